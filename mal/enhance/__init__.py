@@ -1,0 +1,1 @@
+"""Inference: chunked overlap-add and streaming enhancement."""

@@ -1,0 +1,1 @@
+"""Scoring: intrusive and non-intrusive metrics, and the results report."""

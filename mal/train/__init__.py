@@ -1,0 +1,1 @@
+"""Training: data loading, the trainer loop, checkpoints."""
