@@ -15,7 +15,6 @@ ENTRY_POINTS = {
     "mal-average-checkpoints": "mal.bin.average_checkpoints:main",
     "mal-pack-model": "mal.bin.pack_model:main",
     "mal-self-consistency": "mal.bin.self_consistency:main",
-    "mal-make-mini-corpus": "mal.bin.make_mini_corpus:main",
 }
 
 setup(

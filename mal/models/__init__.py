@@ -10,6 +10,7 @@ from mal.models.abs_model import AbsSEModel
 MODEL_REGISTRY: Dict[str, str] = {
     "demucs": "mal.models.demucs:Demucs",
     "tfmask": "mal.models.tfmask:TFMaskNet",
+    "tiny": "mal.models.tiny:TinyConvAE",
 }
 
 
