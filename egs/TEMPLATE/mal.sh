@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# The mal recipe pipeline, shared by every egs/<corpus>/run.sh (linked there as ./mal.sh).
+#
+#   1 data preparation (local/data.sh)       5 enhancement of every test set by every system
+#   2 validation and utt2num_samples         6 scoring (+ noisy input) and RESULTS.md / page
+#   3 warm-up training                       7 self-consistency check (enhance k times)
+#   4 fine-tuning: MAL and the baselines     8 pack the MAL model into one archive
+#
+# Hyperparameters live in the YAML configs only; this script handles paths and stage control.
+set -euo pipefail
+
+log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (mal.sh:${BASH_LINENO[0]}) $*"; }
+die() { log "ERROR: $*" >&2; exit 1; }
+
+# --- options: each line "name=default  # help" becomes a --name flag and a line of --help ---
+#<options>
+stage=1                 # first stage to run
+stop_stage=100          # last stage to run
+nj=2                    # parallel jobs for validation, enhancement and scoring
+ngpu=0                  # GPUs for training (0: CPU)
+expdir=exp              # where experiments go: ${expdir}/<tag>/...
+tag=                    # experiment tag (default: name of --train_config without .yaml)
+local_data_opts=        # options passed to local/data.sh
+train_set=train         # training data dir under data/
+valid_set=valid         # validation data dir under data/
+test_sets="test"        # test sets: names under data/ or paths to data dirs of other recipes
+train_config=conf/warmup.yaml        # warm-up training config
+mal_config=conf/mal.yaml             # Model-as-Loss fine-tuning config (system "mal")
+baseline_configs=                    # more fine-tuning systems: "name=conf.yaml name2=conf2.yaml"
+sample_rate=16000       # sample rate of the data dirs
+score_metrics=pesq_wb,pesq_nb,stoi,estoi,sisdr,snr,segsnr,csig,cbak,covl,dnsmos_sig,dnsmos_bak,dnsmos_ovrl  # metrics of stage 6
+num_report_utts=3       # utterances per test set shown with spectrograms on the listening page
+self_consistency_passes=3   # stage 7: how many times the output is fed back through the model
+pack_system=mal         # stage 8: which system to pack
+#</options>
+
+help_message="Usage: $0 [options]
+$(sed -n '/^#<options>/,/^#<\/options>/p' "${BASH_SOURCE[0]}" | grep -v '^#' \
+    | sed -E 's/^([a-z_]+)=("[^"]*"|[^ ]*) *# *(.*)$/  --\1 (default: \2)\t\3/' | tr -d '"')"
+
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+
+[ $# -eq 0 ] || die "unexpected arguments: $*  (see --help)"
+[ -n "${tag}" ] || tag=$(basename "${train_config}" .yaml)
+exp="${expdir}/${tag}"
+mkdir -p "${exp}/log"
+# The exact command, to re-run or resume this experiment (as ESPnet does).
+printf '# %s\ncd %q\n%q' "$(date)" "$(pwd)" "$0" > "${exp}/run.sh"
+printf ' %q' "$@" >> "${exp}/run.sh"
+echo >> "${exp}/run.sh"
+
+train_opts=()
+[ "${ngpu}" -gt 0 ] && train_opts+=(--device cuda) || train_opts+=(--device cpu)
+
+# "name=conf" pairs of every fine-tuning system.
+finetune_systems=("mal=${mal_config}")
+for pair in ${baseline_configs}; do finetune_systems+=("${pair}"); done
+all_systems=(warmup)
+for pair in "${finetune_systems[@]}"; do all_systems+=("${pair%%=*}"); done
+
+data_dir_of() {  # a test set name or path -> its data dir
+    case "$1" in */*) echo "$1" ;; *) echo "data/$1" ;; esac
+}
+set_name_of() {  # a test set name or path -> a name for output dirs
+    case "$1" in */*) echo "$1" | sed -e 's:/*$::' -e 's:^\./::' -e 's:/:_:g' ;; *) echo "$1" ;; esac
+}
+
+run_jobs() {  # run_jobs CMD NJ LOGDIR NAME -- prog args (JOB in args is substituted)
+    local cmd=$1 jobs=$2 logdir=$3 name=$4; shift 5
+    ${cmd} JOB=1:"${jobs}" "${logdir}/${name}.JOB.log" "$@" \
+        || die "${name}: a job failed; see the logs named above (${logdir}/${name}.*.log)"
+}
+
+split_keys() {  # split_keys SCP NJ LOGDIR -> LOGDIR/keys.{1..NJ}.scp; prints the job count
+    local scp=$1 jobs=$2 logdir=$3 n
+    n=$(wc -l < "${scp}")
+    [ "${n}" -gt 0 ] || die "${scp} is empty"
+    [ "${jobs}" -le "${n}" ] || jobs=${n}
+    mkdir -p "${logdir}"
+    local outs=()
+    for i in $(seq "${jobs}"); do outs+=("${logdir}/keys.${i}.scp"); done
+    utils/split_scp.pl "${scp}" "${outs[@]}"
+    echo "${jobs}"
+}
+
+train_system() {  # train_system NAME CONFIG [--init ckpt]
+    local name=$1 config=$2; shift 2
+    local out="${exp}/${name}"
+    [ -f "${config}" ] || die "${name}: config ${config} not found"
+    if [ -f "${out}/model.pth" ]; then
+        log "${name}: ${out}/model.pth exists; skipping (delete it to retrain)"
+        return 0
+    fi
+    local resume=()
+    [ -f "${out}/checkpoint.pth" ] && { resume=(--resume); log "${name}: resuming from ${out}/checkpoint.pth"; }
+    log "${name}: training with ${config} -> ${out} (log: ${exp}/log/train_${name}.log)"
+    ${cuda_cmd} --gpu "${ngpu}" "${exp}/log/train_${name}.log" \
+        mal-train --config "${config}" --train-dir "data/${train_set}" --valid-dir "data/${valid_set}" \
+        --out-dir "${out}" "${train_opts[@]}" "${resume[@]}" "$@" \
+        || die "${name}: training failed; see ${exp}/log/train_${name}.log"
+}
+
+check_same_steps() {  # every fine-tuning config must run the same number of optimiser steps
+    python - "$@" <<'PY'
+import sys, yaml
+steps = {}
+for pair in sys.argv[1:]:
+    name, path = pair.split("=", 1)
+    with open(path) as f:
+        steps[name] = ((yaml.safe_load(f) or {}).get("train") or {}).get("max_steps")
+if None in steps.values() or len(set(steps.values())) != 1:
+    sys.exit(f"fine-tuning systems must set the same train.max_steps to be comparable: {steps}")
+print(f"all fine-tuning systems run {next(iter(steps.values()))} steps")
+PY
+}
+
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+    log "Stage 1: data preparation: local/data.sh ${local_data_opts}"
+    # shellcheck disable=SC2086
+    local/data.sh ${local_data_opts}
+fi
+
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+    log "Stage 2: validating data dirs and writing utt2num_samples"
+    for dset in "${train_set}" "${valid_set}" ${test_sets}; do
+        dir=$(data_dir_of "${dset}")
+        [ -d "${dir}" ] || die "data dir ${dir} not found (run stage 1, or check --test_sets)"
+        [ -f "${dir}/utt2num_samples" ] || mal-compute-lengths "${dir}" --sample-rate "${sample_rate}"
+        mal-validate-data-dir "${dir}" --sample-rate "${sample_rate}" \
+            || die "${dir} failed validation (problems listed above); fix it, e.g. utils/fix_data_dir.sh ${dir}"
+    done
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    log "Stage 3: warm-up training"
+    train_system warmup "${train_config}"
+fi
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+    log "Stage 4: fine-tuning from the warm-up: ${finetune_systems[*]}"
+    [ -f "${exp}/warmup/model.pth" ] || die "no warm-up model ${exp}/warmup/model.pth (run stage 3)"
+    check_same_steps "${finetune_systems[@]}" || die "fix the fine-tuning configs"
+    for pair in "${finetune_systems[@]}"; do
+        train_system "${pair%%=*}" "${pair#*=}" --init "${exp}/warmup/model.pth"
+    done
+fi
+
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    log "Stage 5: enhancing ${test_sets} with ${all_systems[*]}"
+    for dset in ${test_sets}; do
+        dir=$(data_dir_of "${dset}"); name=$(set_name_of "${dset}")
+        for system in "${all_systems[@]}"; do
+            model="${exp}/${system}/model.pth"
+            [ -f "${model}" ] || die "${system}: no model ${model} (run stages 3-4)"
+            out="${exp}/enhanced/${name}/${system}"
+            logdir="${out}/logdir"
+            jobs=$(split_keys "${dir}/wav.scp" "${nj}" "${logdir}")
+            log "enhance ${name} with ${system} (${jobs} jobs, logs ${logdir}/enhance.*.log)"
+            run_jobs "${decode_cmd}" "${jobs}" "${logdir}" enhance -- \
+                mal-enhance --model "${model}" --wav-scp "${dir}/wav.scp" \
+                --key-file "${logdir}/keys.JOB.scp" --out-dir "${logdir}/output.JOB" --skip-existing
+            for i in $(seq "${jobs}"); do cat "${logdir}/output.${i}/wav.scp"; done | sort > "${out}/wav.scp.tmp"
+            mv "${out}/wav.scp.tmp" "${out}/wav.scp"
+        done
+    done
+fi
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    log "Stage 6: scoring (${score_metrics}) and report"
+    for dset in ${test_sets}; do
+        dir=$(data_dir_of "${dset}"); name=$(set_name_of "${dset}")
+        for system in noisy "${all_systems[@]}"; do
+            if [ "${system}" = noisy ]; then est="${dir}/wav.scp"; else est="${exp}/enhanced/${name}/${system}/wav.scp"; fi
+            [ -f "${est}" ] || die "${system}: ${est} not found (run stage 5)"
+            out="${exp}/scores/${name}/${system}"
+            logdir="${out}/logdir"
+            jobs=$(split_keys "${est}" "${nj}" "${logdir}")
+            log "score ${name}/${system} (${jobs} jobs, logs ${logdir}/score.*.log)"
+            run_jobs "${decode_cmd}" "${jobs}" "${logdir}" score -- \
+                mal-score --ref-scp "${dir}/spk1.scp" --est-scp "${est}" --key-file "${logdir}/keys.JOB.scp" \
+                --out-dir "${logdir}/output.JOB" --metrics "${score_metrics}"
+            for f in "${logdir}"/output.1/*; do
+                metric=$(basename "${f}")
+                for i in $(seq "${jobs}"); do cat "${logdir}/output.${i}/${metric}"; done | sort > "${out}/${metric}.tmp"
+                mv "${out}/${metric}.tmp" "${out}/${metric}"
+            done
+            mal-score --summarize "${out}" > /dev/null
+        done
+        # Link the test set's data dir so the report finds the noisy input and the reference.
+        mkdir -p "${exp}/report_data"; ln -sfn "$(cd "${dir}" && pwd)" "${exp}/report_data/${name}"
+    done
+    mal-report --results-md RESULTS.md --scores-root "${exp}/scores" --page-dir "${exp}/report" \
+        --data-root "${exp}/report_data" --enhanced-root "${exp}/enhanced" --num-utts "${num_report_utts}"
+    log "wrote RESULTS.md and ${exp}/report/index.html"
+fi
+
+if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ] && [ "${self_consistency_passes}" -gt 0 ]; then
+    log "Stage 7: self-consistency (${self_consistency_passes} passes) of ${all_systems[*]}"
+    for dset in ${test_sets}; do
+        dir=$(data_dir_of "${dset}"); name=$(set_name_of "${dset}")
+        for system in "${all_systems[@]}"; do
+            ${train_cmd} "${exp}/log/self_consistency_${name}_${system}.log" \
+                mal-self-consistency --model "${exp}/${system}/model.pth" --wav-scp "${dir}/wav.scp" \
+                --ref-scp "${dir}/spk1.scp" --passes "${self_consistency_passes}" \
+                --out-dir "${exp}/self_consistency/${name}/${system}" \
+                || die "self-consistency ${name}/${system} failed; see ${exp}/log/self_consistency_${name}_${system}.log"
+        done
+    done
+fi
+
+if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+    log "Stage 8: packing ${pack_system}"
+    results=(); [ -f RESULTS.md ] && results=(--results RESULTS.md)
+    mal-pack-model --model "${exp}/${pack_system}/model.pth" --config "${exp}/${pack_system}/config.yaml" \
+        "${results[@]}" --out "${exp}/packed/${pack_system}.tar.gz"
+    log "packed model: ${exp}/packed/${pack_system}.tar.gz (mal-enhance --model accepts it)"
+fi
+
+log "Successfully finished stages ${stage}-${stop_stage}"

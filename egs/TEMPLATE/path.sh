@@ -1,0 +1,7 @@
+# Sourced by run.sh / mal.sh: the mal virtual environment and Kaldi-style utils on PATH.
+MAIN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "${MAIN_ROOT}/tools/activate_python.sh" || return 1
+export PATH="${PWD}/utils:${PATH}"
+export LC_ALL=C
+export PYTHONIOENCODING=UTF-8
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
