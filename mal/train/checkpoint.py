@@ -30,7 +30,7 @@ class CheckpointError(ValueError):
 
 
 def versions() -> Dict[str, str]:
-    return {"mal": mal.__version__, "torch": torch.__version__}
+    return {"mal": mal.__version__, "torch": str(torch.__version__)}
 
 
 def model_record(model: AbsSEModel, name: str, conf: Dict[str, Any]) -> Dict[str, Any]:
