@@ -1,0 +1,169 @@
+"""Enhance wav.scp entries or single files with a trained model; write wavs and a wav.scp.
+
+Output keeps the input's sample rate: input at another rate than the model's
+(``model.sample_rate``, e.g. 16 kHz) is resampled to the model's rate (soxr), enhanced, and
+resampled back. Outputs are written atomically one by one, and ``OUT/wav.scp`` only after
+every key succeeded, so a failed job leaves no wav.scp (and its finished wavs stay, to be
+reused with ``skip_existing``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from mal.enhance.chunked import DEFAULT_NORM_RMS, EnhanceError, enhance_chunked
+from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS, check_streamable, enhance_streaming
+from mal.io.audio import read_audio, resample, write_wav
+from mal.io.scp import read_scp, write_scp
+from mal.models.abs_model import AbsSEModel
+
+PathLike = Union[str, os.PathLike]
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EnhanceOptions:
+    """How to run the model: offline in chunks, or streaming in blocks."""
+
+    chunk_seconds: float = 10.0
+    overlap_seconds: float = 1.0
+    streaming: bool = False
+    block_seconds: float = DEFAULT_BLOCK_SECONDS
+    norm_rms: Optional[float] = DEFAULT_NORM_RMS
+
+
+def pick_device(name: str = "cpu") -> torch.device:
+    """``auto`` -> cuda when available, else cpu; an unavailable cuda is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EnhanceError(f"device '{name}' requested but CUDA is not available")
+    return torch.device(name)
+
+
+class Enhancer:
+    """A loaded model plus options: ``enhance(wav, rate)`` returns output at the same rate."""
+
+    def __init__(self, model: AbsSEModel, options: Optional[EnhanceOptions] = None, device: Union[str, torch.device] = "cpu"):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.options = options or EnhanceOptions()
+        if self.options.streaming:
+            check_streamable(self.model)
+
+    @classmethod
+    def from_checkpoint(cls, path: PathLike, options: Optional[EnhanceOptions] = None, device: str = "cpu") -> "Enhancer":
+        """Load a ``model.pth`` or packed archive (see mal.train.checkpoint.load_model)."""
+        from mal.train.checkpoint import load_model
+
+        dev = pick_device(device)
+        model, _ = load_model(path, device=dev)
+        return cls(model, options, dev)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.model.sample_rate)
+
+    def enhance(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Enhance a 1-D float signal; output has the input's rate and length."""
+        x = resample(wav, sample_rate, self.sample_rate)
+        opts = self.options
+        if opts.streaming:
+            y = enhance_streaming(self.model, x, opts.block_seconds, opts.norm_rms, self.device)
+        else:
+            y = enhance_chunked(self.model, x, opts.chunk_seconds, opts.overlap_seconds, opts.norm_rms, self.device)
+        y = resample(y, self.sample_rate, sample_rate)
+        if len(y) < len(wav):
+            y = np.pad(y, (0, len(wav) - len(y)))
+        return np.ascontiguousarray(y[: len(wav)], dtype=np.float32)
+
+    def enhance_entry(self, entry: str, key: str) -> Tuple[np.ndarray, int]:
+        """Read one wav.scp value, enhance it; errors name ``key``. Returns ``(wav, rate)``."""
+        wav, rate = read_audio(entry, key=key)
+        try:
+            out = self.enhance(wav, rate)
+        except EnhanceError as e:
+            raise EnhanceError(f"utterance '{key}': {e}") from None
+        if not np.all(np.isfinite(out)):
+            raise EnhanceError(f"utterance '{key}': the model produced NaN or inf samples")
+        return out, rate
+
+
+def read_key_file(path: PathLike) -> List[str]:
+    """Keys of a key file: the first field of each line (a key list or any Kaldi table)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EnhanceError(f"{path}: key file not found") from None
+    keys: List[str] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            raise EnhanceError(f"{path}:{lineno}: empty line")
+        keys.append(fields[0])
+    if len(set(keys)) != len(keys):
+        raise EnhanceError(f"{path}: duplicate keys")
+    return keys
+
+
+def select_keys(table: Dict[str, str], key_file: Optional[PathLike], table_path: PathLike) -> List[str]:
+    """All keys of ``table`` in file order, or those listed in ``key_file`` (must all exist)."""
+    if key_file is None:
+        return list(table)
+    keys = read_key_file(key_file)
+    missing = [k for k in keys if k not in table]
+    if missing:
+        raise EnhanceError(f"{key_file}: key '{missing[0]}' not in {table_path} ({len(missing)} missing in all)")
+    return keys
+
+
+def output_path(out_dir: PathLike, key: str) -> Path:
+    if "/" in key or key in (".", ".."):
+        raise EnhanceError(f"utterance '{key}': key cannot be used as a file name")
+    return Path(out_dir).resolve() / "wav" / f"{key}.wav"
+
+
+def enhance_scp(
+    enhancer: Enhancer,
+    wav_scp: PathLike,
+    out_dir: PathLike,
+    key_file: Optional[PathLike] = None,
+    skip_existing: bool = False,
+) -> Dict[str, str]:
+    """Enhance every (or every key-file) entry of ``wav_scp`` into ``out_dir/wav/<key>.wav``.
+
+    Writes ``out_dir/wav.scp`` (absolute paths, sorted) once all keys are done and returns it
+    as a dict. Bad input stops with an error naming the key; finished wavs are kept.
+    """
+    table = read_scp(wav_scp)
+    keys = select_keys(table, key_file, wav_scp)
+    written: Dict[str, str] = {}
+    skipped, audio_seconds, started = 0, 0.0, time.perf_counter()
+    for key in keys:
+        path = output_path(out_dir, key)
+        if skip_existing and path.is_file():
+            written[key] = str(path)
+            skipped += 1
+            continue
+        wav, rate = enhancer.enhance_entry(table[key], key)
+        write_wav(path, wav, rate)
+        written[key] = str(path)
+        audio_seconds += len(wav) / rate
+    write_scp(Path(out_dir) / "wav.scp", written)
+    elapsed = time.perf_counter() - started
+    rtf = elapsed / audio_seconds if audio_seconds else float("nan")
+    log.info("enhanced %d utterances (%d skipped, %.1f s of audio) in %.1f s, RTF %.4f", len(keys) - skipped, skipped, audio_seconds, elapsed, rtf)
+    return written
+
+
+def enhance_file(enhancer: Enhancer, in_path: PathLike, out_path: PathLike) -> None:
+    """Enhance one audio file into ``out_path`` (same sample rate, 16-bit PCM wav)."""
+    wav, rate = enhancer.enhance_entry(str(in_path), Path(in_path).name)
+    write_wav(out_path, wav, rate)
