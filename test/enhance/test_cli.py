@@ -1,0 +1,210 @@
+"""mal-enhance end to end: data-dir mode, key-file subset, one-file mode, skip/resume, bad input."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from enhance_toys import harmonic_speech, noisy_version
+from mal.bin.enhance import main
+from mal.io import read_scp, write_wav
+from mal.models import MODEL_REGISTRY, build_model
+from mal.train.checkpoint import model_record, save_checkpoint
+
+RATES = {"u1": 16000, "u2": 16000, "u3": 8000, "u4": 16000}
+
+
+def save_model(path: Path, name: str = "tiny", **conf) -> Path:
+    torch.manual_seed(0)
+    save_checkpoint(path, {"model": model_record(build_model(name, **conf), name, conf)})
+    return path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("enh")
+    model = save_model(root / "model.pth", channels=4)
+    lines = []
+    for i, (key, rate) in enumerate(RATES.items()):
+        wav = noisy_version(harmonic_speech(0.5 + 0.1 * i, rate=rate, seed=i), seed=i)
+        write_wav(root / "in" / f"{key}.wav", wav, rate)
+        lines.append(f"{key} {root / 'in' / key}.wav")
+    (root / "wav.scp").write_text("\n".join(lines) + "\n")
+    return root, model
+
+
+def read(path) -> tuple:
+    return sf.read(str(path), dtype="float32")
+
+
+def check_outputs(out_dir: Path, in_scp: Path, keys) -> None:
+    table = read_scp(out_dir / "wav.scp")
+    assert sorted(table) == sorted(keys)
+    inputs = read_scp(in_scp)
+    for key, path in table.items():
+        assert Path(path).is_file() and Path(path) == (out_dir / "wav" / f"{key}.wav").resolve()
+        out, rate = read(path)
+        ref, ref_rate = read(inputs[key])
+        assert rate == ref_rate and out.shape == ref.shape
+        assert np.all(np.isfinite(out)) and np.abs(out).max() > 0
+
+
+def test_scp_mode_writes_every_key_at_input_rate(setup, tmp_path):
+    root, model = setup
+    assert main(["--model", str(model), "--wav-scp", str(root / "wav.scp"), "--out-dir", str(tmp_path / "o"),
+                 "--chunk-seconds", "0.3", "--overlap-seconds", "0.05", "--device", "cpu", "--num-threads", "1"]) == 0
+    check_outputs(tmp_path / "o", root / "wav.scp", RATES)
+    assert not list((tmp_path / "o").rglob("*.tmp*")), "no temporary files left behind"
+
+
+def test_key_file_subset_like_split_scp(setup, tmp_path):
+    root, model = setup
+    keys = tmp_path / "keys.2.scp"  # what utils/split_scp.pl writes: whole wav.scp lines
+    keys.write_text("".join(line + "\n" for line in (root / "wav.scp").read_text().splitlines()[2:]))
+    assert main(["--model", str(model), "--wav-scp", str(root / "wav.scp"), "--key-file", str(keys), "--out-dir", str(tmp_path / "o")]) == 0
+    check_outputs(tmp_path / "o", root / "wav.scp", ["u3", "u4"])
+    assert sorted(p.name for p in (tmp_path / "o" / "wav").iterdir()) == ["u3.wav", "u4.wav"]
+
+    plain = tmp_path / "keys.txt"
+    plain.write_text("u2\n")
+    assert main(["--model", str(model), "--wav-scp", str(root / "wav.scp"), "--key-file", str(plain), "--out-dir", str(tmp_path / "p")]) == 0
+    check_outputs(tmp_path / "p", root / "wav.scp", ["u2"])
+
+
+def test_unknown_key_in_key_file_is_named(setup, tmp_path, capsys):
+    root, model = setup
+    (tmp_path / "keys").write_text("u1\nnope\n")
+    assert main(["--model", str(model), "--wav-scp", str(root / "wav.scp"), "--key-file", str(tmp_path / "keys"), "--out-dir", str(tmp_path / "o")]) == 1
+    assert "'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "wav.scp").exists()
+
+
+def test_resampled_input_matches_enhancing_at_model_rate(setup, tmp_path):
+    """An 8 kHz file is resampled to the model's 16 kHz, enhanced, and brought back to 8 kHz."""
+    from mal.enhance.inference import Enhancer, EnhanceOptions
+    from mal.io.audio import resample
+    from mal.train.checkpoint import load_model
+
+    root, model_path = setup
+    enhancer = Enhancer(load_model(model_path)[0], EnhanceOptions(chunk_seconds=0))
+    wav8, _ = read(root / "in" / "u3.wav")
+    out8 = enhancer.enhance(wav8, 8000)
+    direct = resample(enhancer.enhance(resample(wav8, 8000, 16000), 16000), 16000, 8000)
+    assert out8.shape == wav8.shape
+    np.testing.assert_allclose(out8, direct[: len(wav8)], atol=1e-5)
+
+
+def test_one_file_mode_and_console_script(setup, tmp_path):
+    root, model = setup
+    out = tmp_path / "sub" / "out.wav"
+    assert main(["--model", str(model), str(root / "in" / "u3.wav"), str(out)]) == 0
+    y, rate = read(out)
+    x, _ = read(root / "in" / "u3.wav")
+    assert rate == 8000 and y.shape == x.shape and np.all(np.isfinite(y))
+    exe = shutil.which("mal-enhance") or pytest.skip("mal-enhance console script not installed")
+    out2 = tmp_path / "out2.wav"
+    proc = subprocess.run([exe, "--model", str(model), str(root / "in" / "u3.wav"), str(out2)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_array_equal(read(out2)[0], y)
+
+
+def test_usage_errors(setup, tmp_path):
+    root, model = setup
+    with pytest.raises(SystemExit):
+        main(["--model", str(model), str(root / "in" / "u1.wav")])
+    with pytest.raises(SystemExit):
+        main(["--model", str(model), "--wav-scp", str(root / "wav.scp")])
+
+
+def test_skip_existing_keeps_outputs_and_default_overwrites(setup, tmp_path):
+    root, model = setup
+    args = ["--model", str(model), "--wav-scp", str(root / "wav.scp"), "--out-dir", str(tmp_path / "o")]
+    assert main(args) == 0
+    marker = tmp_path / "o" / "wav" / "u1.wav"
+    sf.write(str(marker), np.zeros(100, dtype=np.float32), 16000)
+    assert main(args + ["--skip-existing"]) == 0
+    assert len(read(marker)[0]) == 100, "--skip-existing must not redo a finished key"
+    assert main(args) == 0
+    assert len(read(marker)[0]) == 8000, "without --skip-existing outputs are rewritten"
+
+
+def test_bad_input_names_key_and_keeps_finished_outputs(setup, tmp_path, capsys):
+    root, model = setup
+    scp = tmp_path / "wav.scp"
+    lines = (root / "wav.scp").read_text().splitlines()
+    scp.write_text("\n".join(lines[:2] + [f"broken {tmp_path}/missing.wav"] + lines[2:]) + "\n")
+    out = tmp_path / "o"
+    assert main(["--model", str(model), "--wav-scp", str(scp), "--out-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "'broken'" in err and "missing.wav" in err and "not found" in err
+    assert sorted(p.name for p in (out / "wav").iterdir()) == ["u1.wav", "u2.wav"]
+    assert not (out / "wav.scp").exists(), "a failed job must not leave a wav.scp"
+    # Fix the input and resume: the finished keys are reused, the rest is done.
+    scp.write_text("\n".join(lines) + "\n")
+    assert main(["--model", str(model), "--wav-scp", str(scp), "--out-dir", str(out), "--skip-existing"]) == 0
+    check_outputs(out, scp, RATES)
+
+
+def test_multichannel_input_is_named(setup, tmp_path, capsys):
+    root, model = setup
+    sf.write(str(tmp_path / "st.wav"), np.zeros((800, 2), dtype=np.float32), 16000)
+    (tmp_path / "wav.scp").write_text(f"stereo {tmp_path}/st.wav\n")
+    assert main(["--model", str(model), "--wav-scp", str(tmp_path / "wav.scp"), "--out-dir", str(tmp_path / "o")]) == 1
+    assert "'stereo'" in capsys.readouterr().err
+
+
+def _registered_models():
+    names = []
+    for name, target in sorted(MODEL_REGISTRY.items()):
+        module = target.split(":")[0]
+        present = importlib.util.find_spec(module) is not None
+        names.append(pytest.param(name, marks=pytest.mark.skipif(not present, reason=f"{module} not written yet")))
+    return names
+
+
+@pytest.mark.parametrize("name", _registered_models())
+def test_silent_and_clipped_input_enhance_without_nan(name, tmp_path):
+    model = save_model(tmp_path / "m.pth", name)
+    t = np.arange(16000) / 16000
+    inputs = {
+        "silent": np.zeros(16000, dtype=np.float32),
+        "clipped": np.clip(3.0 * np.sin(2 * np.pi * 220 * t), -1, 1).astype(np.float32),
+        "tiny": (1e-7 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32),
+    }
+    lines = []
+    for key, wav in inputs.items():
+        sf.write(str(tmp_path / f"{key}.wav"), wav, 16000, subtype="FLOAT")
+        lines.append(f"{key} {tmp_path}/{key}.wav")
+    (tmp_path / "wav.scp").write_text("\n".join(lines) + "\n")
+    assert main(["--model", str(model), "--wav-scp", str(tmp_path / "wav.scp"), "--out-dir", str(tmp_path / "o"),
+                 "--chunk-seconds", "0.6", "--overlap-seconds", "0.1"]) == 0
+    for key in inputs:
+        y, _ = read(tmp_path / "o" / "wav" / f"{key}.wav")
+        assert len(y) == 16000 and np.all(np.isfinite(y))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mal.models.tfmask") is None, reason="tfmask not written yet")
+def test_cli_streaming_equals_offline_for_causal_tfmask(setup, tmp_path):
+    root, _ = setup
+    model = save_model(tmp_path / "tf.pth", "tfmask", causal=True)
+    base = ["--model", str(model), "--wav-scp", str(root / "wav.scp")]
+    assert main(base + ["--out-dir", str(tmp_path / "off"), "--chunk-seconds", "0"]) == 0
+    assert main(base + ["--out-dir", str(tmp_path / "str"), "--streaming", "--block-seconds", "0.01"]) == 0
+    for key in RATES:
+        off, _ = read(tmp_path / "off" / "wav" / f"{key}.wav")
+        stream, _ = read(tmp_path / "str" / "wav" / f"{key}.wav")
+        assert np.max(np.abs(off - stream)) <= 2 / 32768  # equal up to 16-bit rounding
+
+
+def test_streaming_a_non_causal_model_fails_clearly(setup, tmp_path, capsys):
+    root, model = setup
+    assert main(["--model", str(model), "--streaming", str(root / "in" / "u1.wav"), str(tmp_path / "x.wav")]) == 1
+    assert "not causal" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists()

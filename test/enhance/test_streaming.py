@@ -1,0 +1,61 @@
+"""Streaming enhancement: block driving equals offline; clear errors for models that cannot stream."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from enhance_toys import FirModel, harmonic_speech, noisy_version
+from mal.enhance.chunked import enhance_chunked, run_model
+from mal.enhance.streaming import StreamingError, check_streamable, enhance_streaming
+from mal.models import build_model
+
+
+@pytest.mark.parametrize("block_seconds", [0.016, 0.01, 0.0137, 1.0])
+def test_streaming_equals_offline_for_a_causal_model(block_seconds):
+    model = FirModel(taps=31, causal=True)
+    wav = noisy_version(harmonic_speech(0.77))
+    offline = enhance_chunked(model, wav, chunk_seconds=0)
+    streamed = enhance_streaming(model, wav, block_seconds=block_seconds)
+    assert streamed.shape == wav.shape
+    np.testing.assert_allclose(streamed, offline, atol=1e-6)
+
+
+def test_streaming_without_file_normalisation_equals_raw_forward():
+    model = FirModel(taps=31, causal=True)
+    wav = noisy_version(harmonic_speech(0.5))
+    raw = run_model(model, wav, torch.device("cpu"))
+    np.testing.assert_allclose(enhance_streaming(model, wav, 0.016, norm_rms=None), raw, atol=1e-6)
+
+
+def test_non_causal_model_is_refused_by_name():
+    with pytest.raises(StreamingError, match="FirModel is not causal"):
+        enhance_streaming(FirModel(causal=False), np.zeros(1600, dtype=np.float32))
+    with pytest.raises(StreamingError, match="not causal"):
+        check_streamable(build_model("tiny"))
+
+
+def test_causal_model_without_streamer_is_refused():
+    class NoStreamer(FirModel):
+        streamer = None
+
+    with pytest.raises(StreamingError, match="no streamer"):
+        check_streamable(NoStreamer(causal=True))
+
+
+def _tfmask_available() -> bool:
+    return importlib.util.find_spec("mal.models.tfmask") is not None
+
+
+@pytest.mark.skipif(not _tfmask_available(), reason="mal/models/tfmask.py not written yet")
+@pytest.mark.parametrize("block_seconds", [0.016, 0.01, 0.0071])
+def test_tfmask_streaming_equals_offline(block_seconds):
+    torch.manual_seed(0)
+    model = build_model("tfmask", causal=True).eval()
+    wav = noisy_version(harmonic_speech(1.0))
+    offline = enhance_chunked(model, wav, chunk_seconds=0)
+    streamed = enhance_streaming(model, wav, block_seconds=block_seconds)
+    assert streamed.shape == wav.shape
+    assert np.max(np.abs(streamed - offline)) < 1e-4
