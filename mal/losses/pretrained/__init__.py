@@ -1,0 +1,30 @@
+"""Frozen pre-trained feature networks for the deep-feature baseline loss.
+
+Each loader returns an ``nn.Module`` in eval mode with ``prepare(enhanced, clean) -> (enhanced,
+clean)`` (the network's input conditioning, with statistics taken from the clean signal),
+``features(wav[B, T]) -> list of [B, C, frames]``, ``num_layers`` and ``sample_rate``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Union
+
+from torch import nn
+
+NETWORKS = ("wavlm", "wav2vec2", "ge2e")
+
+
+def load_feature_network(network: str, checkpoint: Union[str, os.PathLike, None] = None) -> nn.Module:
+    """``ge2e``: resemblyzer's weights (or ``checkpoint`` .pt); ``wavlm``/``wav2vec2``: a local dir."""
+    if network == "ge2e":
+        from mal.losses.pretrained.ge2e import load_ge2e
+
+        return load_ge2e(checkpoint)
+    if network in ("wavlm", "wav2vec2"):
+        from mal.losses.pretrained.ssl import load_ssl
+
+        return load_ssl(network, checkpoint)
+    raise ValueError(f"deep_feature: unknown network '{network}'; choose one of: {', '.join(NETWORKS)}")
+
+
+__all__ = ["NETWORKS", "load_feature_network"]
