@@ -21,6 +21,30 @@ from mal.enhance.inference import EnhanceOptions, Enhancer, enhance_file, enhanc
 from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS
 
 
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """How the model runs (shared with mal-self-consistency)."""
+    p.add_argument("--chunk-seconds", type=float, default=10.0, help="offline chunk length; <= 0: whole file at once")
+    p.add_argument("--overlap-seconds", type=float, default=1.0, help="cross-faded overlap between chunks (<= chunk / 2)")
+    p.add_argument("--streaming", action="store_true", help="run a causal model's streamer block by block")
+    p.add_argument("--block-seconds", type=float, default=DEFAULT_BLOCK_SECONDS, help="streaming block length")
+    p.add_argument(
+        "--norm-rms", type=float, default=DEFAULT_NORM_RMS,
+        help="scale each file to this RMS before the model and back after; 0 disables",
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--num-threads", type=int, default=1, help="torch CPU threads")
+
+
+def options_from_args(args: argparse.Namespace) -> EnhanceOptions:
+    return EnhanceOptions(
+        chunk_seconds=args.chunk_seconds,
+        overlap_seconds=args.overlap_seconds,
+        streaming=args.streaming,
+        block_seconds=args.block_seconds,
+        norm_rms=args.norm_rms,
+    )
+
+
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mal-enhance",
@@ -33,16 +57,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", help="writes OUT_DIR/wav/<key>.wav and OUT_DIR/wav.scp")
     p.add_argument("--key-file", help="only these keys (first field of each line, e.g. a split wav.scp)")
     p.add_argument("--skip-existing", action="store_true", help="keep outputs already in OUT_DIR/wav")
-    p.add_argument("--chunk-seconds", type=float, default=10.0, help="offline chunk length; <= 0: whole file at once")
-    p.add_argument("--overlap-seconds", type=float, default=1.0, help="cross-faded overlap between chunks (<= chunk / 2)")
-    p.add_argument("--streaming", action="store_true", help="run a causal model's streamer block by block")
-    p.add_argument("--block-seconds", type=float, default=DEFAULT_BLOCK_SECONDS, help="streaming block length")
-    p.add_argument(
-        "--norm-rms", type=float, default=DEFAULT_NORM_RMS,
-        help="scale each file to this RMS before the model and back after; 0 disables",
-    )
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--num-threads", type=int, default=1, help="torch CPU threads")
+    add_model_options(p)
     return p
 
 
@@ -55,15 +70,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("--wav-scp needs --out-dir and no positional paths")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mal-enhance: %(message)s", stream=sys.stderr)
     torch.set_num_threads(max(1, args.num_threads))
-    options = EnhanceOptions(
-        chunk_seconds=args.chunk_seconds,
-        overlap_seconds=args.overlap_seconds,
-        streaming=args.streaming,
-        block_seconds=args.block_seconds,
-        norm_rms=args.norm_rms,
-    )
     try:
-        enhancer = Enhancer.from_checkpoint(args.model, options, args.device)
+        enhancer = Enhancer.from_checkpoint(args.model, options_from_args(args), args.device)
         if args.wav_scp is not None:
             enhance_scp(enhancer, args.wav_scp, args.out_dir, args.key_file, args.skip_existing)
         else:
