@@ -1,0 +1,231 @@
+"""Noise kinds for the offline corpus: recorded ones from Debian packages, the rest generated.
+
+Training (also valid/test) kinds:
+  music   recorded: asterisk-moh-opsound-wav music-on-hold tracks (8 kHz, upsampled)
+  babble  3-6 talkers built from the set's own synthetic speakers (never the target speaker)
+  white, pink, brown   coloured Gaussian noise (1/f^0, 1/f, 1/f^2 power)
+  hum     mains hum: 50 or 60 Hz with random harmonics up to ~3 kHz and slow amplitude wobble
+test_ood kinds (never in training):
+  alerts  recorded: sound-theme-freedesktop event sounds (bells, phones, alarms) in sequence
+  chatter recorded: a real human voice (asterisk-core-sounds-en-wav prompts, 8 kHz), 2 streams
+  siren   generated: wailing/yelping frequency-modulated tone with harmonics
+
+Every generator returns ``n`` float32 samples at the context's rate with unit RMS.
+"""
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+TRAIN_KINDS = ("babble", "brown", "hum", "music", "pink", "white")
+OOD_KINDS = ("alerts", "chatter", "siren")
+
+#: Recorded kinds -> (file glob, Debian package that ships the files).
+RECORDED_SOURCES = {
+    "music": ("/usr/share/asterisk/moh/*.wav", "asterisk-moh-opsound-wav"),
+    "alerts": ("/usr/share/sounds/freedesktop/stereo/*.oga", "sound-theme-freedesktop"),
+    "chatter": ("/usr/share/asterisk/sounds/en_US_f_Allison/**/*.wav", "asterisk-core-sounds-en-wav"),
+}
+
+
+class NoiseError(RuntimeError):
+    """A noise source is missing or unusable."""
+
+
+@dataclass
+class NoiseContext:
+    """What a generator may use besides its random generator."""
+
+    sample_rate: int
+    #: (speaker id, speech) pairs that babble is built from.
+    babble_pool: Sequence[Tuple[str, np.ndarray]] = field(default_factory=list)
+    #: Speaker whose voice must not appear in babble (the target of the mixture).
+    target_speaker: str = ""
+
+
+def recorded_files(kind: str) -> List[str]:
+    """Sorted files of a recorded kind; NoiseError naming the Debian package when absent."""
+    pattern, package = RECORDED_SOURCES[kind]
+    files = sorted(glob.glob(pattern, recursive=True))
+    if not files:
+        raise NoiseError(
+            f"noise kind '{kind}' needs files {pattern} from the Debian package '{package}': "
+            "run tools/installers/install_audio_tools.sh"
+        )
+    return files
+
+
+def check_sources(kinds: Sequence[str]) -> None:
+    """Fail early (before any synthesis) when a recorded kind's package is missing."""
+    for kind in kinds:
+        if kind not in NOISE_KINDS:
+            raise NoiseError(f"unknown noise kind '{kind}'; known: {', '.join(sorted(NOISE_KINDS))}")
+        if kind in RECORDED_SOURCES:
+            recorded_files(kind)
+
+
+def _unit_rms(x: np.ndarray, kind: str) -> np.ndarray:
+    x = x - x.mean()
+    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    if not np.isfinite(rms) or rms < 1e-6:
+        raise NoiseError(f"noise kind '{kind}': generated a silent segment")
+    return (x / rms).astype(np.float32)
+
+
+def _read_mono(path: str, sample_rate: int, start: int = 0, frames: int = -1) -> np.ndarray:
+    try:
+        data, rate = sf.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises several types for bad files
+        raise NoiseError(f"{path}: cannot read recorded noise: {e}") from None
+    data = data.mean(axis=1)
+    if rate != sample_rate:
+        data = soxr.resample(data, rate, sample_rate, quality="HQ")
+    return np.asarray(data, dtype=np.float32)
+
+
+@lru_cache(maxsize=None)
+def _frames(path: str) -> Tuple[int, int]:
+    info = sf.info(path)
+    return info.frames, info.samplerate
+
+
+@lru_cache(maxsize=4096)
+def _clip(path: str, sample_rate: int) -> np.ndarray:
+    """A whole short recording at ``sample_rate`` (cached: alerts and prompts are reused)."""
+    return _read_mono(path, sample_rate)
+
+
+def _loud_enough(x: np.ndarray) -> bool:
+    return x.size > 0 and float(np.sqrt(np.mean(x ** 2))) > 1e-3
+
+
+def _sequence(rng: np.random.Generator, n: int, ctx: NoiseContext, files: List[str], max_gap_s: float) -> np.ndarray:
+    """Random recordings one after another, random gains, random gaps, from a random start."""
+    sr = ctx.sample_rate
+    pieces, total, target = [], 0, n + int(rng.integers(0, sr))
+    while total < target:
+        clip = _clip(files[int(rng.integers(len(files)))], sr)
+        if not _loud_enough(clip):
+            continue
+        clip = clip * (10 ** (rng.uniform(-6, 6) / 20) / np.sqrt(np.mean(clip ** 2)))
+        gap = np.zeros(int(rng.uniform(0, max_gap_s) * sr), np.float32)
+        pieces += [clip.astype(np.float32), gap]
+        total += clip.size + gap.size
+    seq = np.concatenate(pieces)
+    start = int(rng.integers(0, seq.size - n + 1))
+    return seq[start : start + n]
+
+
+def white(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+    return rng.standard_normal(n).astype(np.float32)
+
+
+def _coloured(rng: np.random.Generator, n: int, ctx: NoiseContext, exponent: float) -> np.ndarray:
+    """Gaussian noise whose power falls as 1/f**exponent above 20 Hz."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, d=1.0 / ctx.sample_rate)
+    spectrum *= 1.0 / np.maximum(freqs, 20.0) ** (exponent / 2)
+    spectrum[0] = 0.0
+    return np.fft.irfft(spectrum, n).astype(np.float32)
+
+
+def pink(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+    return _coloured(rng, n, ctx, 1.0)
+
+
+def brown(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+    return _coloured(rng, n, ctx, 2.0)
+
+
+def hum(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+    """Mains hum and buzz: a 50/60 Hz fundamental, odd-heavy harmonics, slow wobble, a little hiss."""
+    t = np.arange(n) / ctx.sample_rate
+    f0 = float(rng.choice([50.0, 60.0])) * rng.uniform(0.99, 1.01)
+    num_harmonics = int(rng.integers(8, int(3000 // f0)))
+    decay = rng.uniform(0.5, 1.5)
+    x = np.zeros(n)
+    for k in range(1, num_harmonics + 1):
+        weight = (2.0 if k % 2 else 1.0) * k ** -decay * rng.uniform(0.3, 1.0)
+        x += weight * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
+    x *= 1 + 0.2 * np.sin(2 * np.pi * rng.uniform(0.1, 2.0) * t + rng.uniform(0, 2 * np.pi))
+    x /= np.sqrt(np.mean(x ** 2))
+    return (x + 0.03 * rng.standard_normal(n)).astype(np.float32)
+
+
+def siren(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+    """A wail (slow sweep) or yelp (fast sweep) between ~500 and ~1800 Hz, with harmonics."""
+    t = np.arange(n) / ctx.sample_rate
+    low, high = rng.uniform(500, 900), rng.uniform(1200, 1800)
+    sweep_hz = rng.uniform(0.15, 0.5) if rng.random() < 0.5 else rng.uniform(2.5, 5.0)
+    freq = low + (high - low) * 0.5 * (1 + np.sin(2 * np.pi * sweep_hz * t + rng.uniform(0, 2 * np.pi)))
+    phase = 2 * np.pi * np.cumsum(freq) / ctx.sample_rate
+    x = sum(rng.uniform(0.2, 1.0) / k * np.sin(k * phase) for k in (1, 2, 3))
+    return (x + 0.01 * rng.standard_normal(n)).astype(np.float32)
+
+
+def babble(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+    """3-6 overlapping talkers from the babble pool, none of them the target speaker."""
+    others = [wav for spk, wav in ctx.babble_pool if spk != ctx.target_speaker and _loud_enough(wav)]
+    if not others:
+        raise NoiseError(f"babble: no pool speech from speakers other than '{ctx.target_speaker}'")
+    mix = np.zeros(n, np.float32)
+    for _ in range(int(rng.integers(3, 7))):
+        talker = others[int(rng.integers(len(others)))]
+        talker = np.roll(np.resize(talker, max(n, talker.size)), -int(rng.integers(talker.size)))[:n]
+        mix += talker * (10 ** (rng.uniform(-3, 3) / 20) / np.sqrt(np.mean(talker ** 2) + 1e-12))
+    return mix
+
+
+def music(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+    """A random stretch of a random music-on-hold track."""
+    files = recorded_files("music")
+    for _ in range(10):  # skip silent stretches (track starts and ends)
+        path = files[int(rng.integers(len(files)))]
+        frames, rate = _frames(path)
+        need = int(np.ceil(n * rate / ctx.sample_rate)) + 32
+        if frames < need:
+            x = np.resize(_clip(path, ctx.sample_rate), n)
+        else:
+            x = _read_mono(path, ctx.sample_rate, start=int(rng.integers(0, frames - need + 1)), frames=need)[:n]
+        if x.size == n and _loud_enough(x):
+            return x
+    raise NoiseError("music: no audible stretch found in 10 tries")
+
+
+def alerts(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+    return _sequence(rng, n, ctx, recorded_files("alerts"), max_gap_s=0.3)
+
+
+def chatter(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+    """Two overlapping streams of recorded human telephone prompts."""
+    files = recorded_files("chatter")
+    return _sequence(rng, n, ctx, files, 0.2) + _sequence(rng, n, ctx, files, 0.2) * rng.uniform(0.5, 1.0)
+
+
+NOISE_KINDS: Dict[str, Callable[[np.random.Generator, int, NoiseContext], np.ndarray]] = {
+    "alerts": alerts,
+    "babble": babble,
+    "brown": brown,
+    "chatter": chatter,
+    "hum": hum,
+    "music": music,
+    "pink": pink,
+    "siren": siren,
+    "white": white,
+}
+
+
+def make_noise(kind: str, rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+    """``n`` samples of noise ``kind`` with unit RMS."""
+    if kind not in NOISE_KINDS:
+        raise NoiseError(f"unknown noise kind '{kind}'; known: {', '.join(sorted(NOISE_KINDS))}")
+    x = np.asarray(NOISE_KINDS[kind](rng, n, ctx), dtype=np.float32)
+    if x.shape != (n,):
+        raise NoiseError(f"noise kind '{kind}': expected {n} samples, got shape {x.shape}")
+    return _unit_rms(x, kind)
