@@ -1,3 +1,11 @@
 #!/usr/bin/env bash
-# Placeholder replaced by its real installer.
-exit 0
+# Debian Chromium for the headless test of the listening page (test/score/test_page_chromium.py).
+set -euo pipefail
+if command -v chromium >/dev/null; then
+    echo "chromium present: $(chromium --version 2>/dev/null || echo unknown version)"
+    exit 0
+fi
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium
+chromium --version
