@@ -1,0 +1,259 @@
+"""The training configuration: YAML + defaults + ``--override a.b=c``, validated with clear errors.
+
+```yaml
+sample_rate: 16000
+model: {name: tfmask, conf: {...}}
+criterions: [{name: l1, weight: 1.0}, {name: mrstft, weight: 1.0, conf: {...}}]
+optim: {name: adam, lr: 1.0e-3, weight_decay: 0.0}
+scheduler: {name: constant|cosine|plateau, warmup_steps: 0}
+batch: {batch_size: 8, segment_seconds: 2.0, num_workers: 0}
+train: {max_epochs: 10, max_steps: null, grad_clip: 5.0, amp: true, seed: 0, ...}
+```
+
+Every section and key is checked against ``DEFAULTS``; a typo fails naming the key and the
+closest valid one. ``model.conf`` and ``criterions[i].conf`` are free-form: the model and loss
+constructors check them.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Union
+
+import yaml
+
+PathLike = Union[str, os.PathLike]
+
+
+class ConfigError(ValueError):
+    """An invalid training configuration; the message names the file and the key."""
+
+
+DEFAULTS: Dict[str, Any] = {
+    "sample_rate": 16000,
+    "model": {"name": None, "conf": {}},
+    "criterions": None,
+    "optim": {"name": "adam", "lr": 1.0e-3, "weight_decay": 0.0, "betas": [0.9, 0.999], "eps": 1.0e-8},
+    "scheduler": {
+        "name": "constant",  # constant | cosine | plateau
+        "warmup_steps": 0,
+        "min_lr": 0.0,  # cosine floor / plateau floor
+        "factor": 0.5,  # plateau: multiply the LR by this ...
+        "patience": 2,  # ... after this many epochs without improvement of train.best_metric
+        "threshold": 1.0e-4,  # plateau: relative improvement that counts
+    },
+    "batch": {
+        "batch_size": 8,  # global: divided over data-parallel processes
+        "segment_seconds": 2.0,
+        "num_workers": 0,
+        "valid_batch_size": 8,
+        "valid_max_seconds": 120.0,  # at most this much padded audio in one validation batch
+    },
+    "train": {
+        "max_epochs": 10,
+        "max_steps": None,  # stop after exactly this many optimiser steps
+        "steps_per_epoch": None,  # batches per epoch (None: one pass over the data)
+        "grad_clip": 5.0,  # max gradient norm; null or 0 disables clipping
+        "amp": True,  # CUDA only; ignored on CPU
+        "amp_dtype": "bfloat16",  # bfloat16 | float16 (float16 uses a GradScaler)
+        "seed": 0,
+        "deterministic": False,  # torch.use_deterministic_algorithms
+        "nan_tolerance": 10,  # stop after this many consecutive non-finite steps
+        "keep_nbest": 3,
+        "best_metric": "valid_loss",  # valid_loss | valid_<term> | valid_sisdr | valid_sisdri
+        "average_nbest": False,  # model.pth = average of the kept epochs instead of the best
+        "init_optimizer": False,  # --init also loads the optimiser state
+        "log_interval": 50,  # steps between train.log progress lines
+    },
+}
+
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULERS = ("constant", "cosine", "plateau")
+AMP_DTYPES = ("bfloat16", "float16")
+#: Sections whose content is passed to a constructor and so not checked here.
+FREE_FORM = {("model", "conf")}
+
+
+def _suggest(key: str, valid: Iterable[str]) -> str:
+    match = difflib.get_close_matches(key, list(valid), n=1)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def parse_override(text: str) -> tuple:
+    """``a.b=c`` -> (["a", "b"], value); the value is parsed as YAML (``1e-3``, ``null``, ``[1, 2]``)."""
+    if "=" not in text:
+        raise ConfigError(f"--override {text!r}: expected key.sub=value")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--override {text!r}: empty key component")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--override {text!r}: value is not valid YAML: {e}") from None
+    return parts, value
+
+
+def apply_override(config: Dict[str, Any], text: str) -> None:
+    """Set one ``a.b=c`` in place; list items are addressed by index (``criterions.0.weight=2``)."""
+    parts, value = parse_override(text)
+    node: Any = config
+    for depth, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            node = node[_list_index(part, node, where, text)]
+        elif isinstance(node, dict):
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+        else:
+            raise ConfigError(f"--override {text!r}: '{where}' is not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_list_index(last, node, ".".join(parts), text)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ConfigError(f"--override {text!r}: '{'.'.join(parts[:-1])}' is not a section")
+
+
+def _list_index(part: str, node: list, where: str, text: str) -> int:
+    try:
+        index = int(part)
+        node[index]
+    except (ValueError, IndexError):
+        raise ConfigError(f"--override {text!r}: '{where}' is not an index of a list of {len(node)}") from None
+    return index
+
+
+def _merge(defaults: Dict[str, Any], given: Dict[str, Any], where: str, source: str) -> Dict[str, Any]:
+    merged = copy.deepcopy(defaults)
+    for key, value in given.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in defaults:
+            raise ConfigError(f"{source}: unknown key '{path}'{_suggest(str(key), defaults)}; valid keys: {', '.join(defaults)}")
+        sub = defaults[key]
+        if isinstance(sub, dict) and tuple(path.split(".")) not in FREE_FORM:
+            if value is None:
+                value = {}
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{path}' must be a mapping, got {value!r}")
+            merged[key] = _merge(sub, value, path, source)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_number(config: Dict[str, Any], section: str, key: str, source: str, kind=(int, float), minimum=None, allow_none=False, strict=False) -> None:
+    value = config[section][key]
+    path = f"{section}.{key}"
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{source}: '{path}' must be a number, got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ConfigError(f"{source}: '{path}' must be {'>' if strict else '>='} {minimum}, got {value!r}")
+
+
+def validate_config(config: Dict[str, Any], source: str = "config") -> None:
+    """Raise ConfigError naming the key for anything the trainer cannot use."""
+    if not isinstance(config["sample_rate"], int) or config["sample_rate"] <= 0:
+        raise ConfigError(f"{source}: 'sample_rate' must be a positive integer, got {config['sample_rate']!r}")
+    if not config["model"].get("name"):
+        raise ConfigError(f"{source}: 'model.name' is required (e.g. tfmask, demucs, tiny)")
+    if not isinstance(config["model"].get("conf") or {}, dict):
+        raise ConfigError(f"{source}: 'model.conf' must be a mapping")
+    crits = config["criterions"]
+    if not isinstance(crits, list) or not crits:
+        raise ConfigError(f"{source}: 'criterions' must be a non-empty list of {{name, weight, conf}}")
+    for i, spec in enumerate(crits):
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise ConfigError(f"{source}: 'criterions[{i}]' must be a mapping with a 'name', got {spec!r}")
+        unknown = set(spec) - {"name", "weight", "conf", "tag"}
+        if unknown:
+            key = sorted(unknown)[0]
+            raise ConfigError(f"{source}: unknown key 'criterions[{i}].{key}'{_suggest(key, ['name', 'weight', 'conf', 'tag'])}")
+        if not isinstance(spec.get("conf") or {}, dict):
+            raise ConfigError(f"{source}: 'criterions[{i}].conf' must be a mapping")
+    if str(config["optim"]["name"]).lower() not in OPTIMIZERS:
+        raise ConfigError(f"{source}: 'optim.name' must be one of {', '.join(OPTIMIZERS)}, got {config['optim']['name']!r}")
+    _check_number(config, "optim", "lr", source, minimum=0, strict=True)
+    _check_number(config, "optim", "weight_decay", source, minimum=0)
+    if config["scheduler"]["name"] not in SCHEDULERS:
+        raise ConfigError(f"{source}: 'scheduler.name' must be one of {', '.join(SCHEDULERS)}, got {config['scheduler']['name']!r}")
+    _check_number(config, "scheduler", "warmup_steps", source, kind=int, minimum=0)
+    _check_number(config, "batch", "batch_size", source, kind=int, minimum=1)
+    _check_number(config, "batch", "valid_batch_size", source, kind=int, minimum=1)
+    _check_number(config, "batch", "segment_seconds", source, minimum=0, strict=True)
+    _check_number(config, "batch", "num_workers", source, kind=int, minimum=0)
+    _check_number(config, "train", "max_epochs", source, kind=int, minimum=1)
+    _check_number(config, "train", "max_steps", source, kind=int, minimum=1, allow_none=True)
+    _check_number(config, "train", "steps_per_epoch", source, kind=int, minimum=1, allow_none=True)
+    _check_number(config, "train", "grad_clip", source, minimum=0, allow_none=True)
+    _check_number(config, "train", "seed", source, kind=int)
+    _check_number(config, "train", "nan_tolerance", source, kind=int, minimum=1)
+    _check_number(config, "train", "keep_nbest", source, kind=int, minimum=1)
+    _check_number(config, "train", "log_interval", source, kind=int, minimum=1)
+    if config["train"]["amp_dtype"] not in AMP_DTYPES:
+        raise ConfigError(f"{source}: 'train.amp_dtype' must be one of {', '.join(AMP_DTYPES)}, got {config['train']['amp_dtype']!r}")
+    for key in ("amp", "deterministic", "average_nbest", "init_optimizer"):
+        if not isinstance(config["train"][key], bool):
+            raise ConfigError(f"{source}: 'train.{key}' must be true or false, got {config['train'][key]!r}")
+    if not str(config["train"]["best_metric"]).startswith("valid_"):
+        raise ConfigError(f"{source}: 'train.best_metric' must name a validation metric (valid_loss, valid_<term>, valid_sisdr, valid_sisdri), got {config['train']['best_metric']!r}")
+
+
+def build_config(given: Optional[Dict[str, Any]], overrides: Iterable[str] = (), source: str = "config") -> Dict[str, Any]:
+    """Defaults <- ``given`` <- overrides, validated."""
+    given = copy.deepcopy(given or {})
+    if not isinstance(given, dict):
+        raise ConfigError(f"{source}: expected a YAML mapping at the top level")
+    for text in overrides:
+        apply_override(given, text)
+    config = _merge(DEFAULTS, given, "", source)
+    validate_config(config, source)
+    return config
+
+
+def load_config(path: PathLike, overrides: Iterable[str] = ()) -> Dict[str, Any]:
+    """Read a training YAML, apply ``--override key.sub=value`` strings, fill defaults, validate."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            given = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if given is not None and not isinstance(given, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at the top level, got {type(given).__name__}")
+    return build_config(given, overrides, source=str(path))
+
+
+def dump_config(config: Dict[str, Any]) -> str:
+    """YAML text of a config (key order kept), loadable with ``yaml.safe_load``."""
+    return yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, recursively, so the YAML stays safe_load-able."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def config_differences(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "") -> List[str]:
+    """Dotted keys whose values differ between two configs (for a resume warning)."""
+    diffs: List[str] = []
+    for key in sorted(set(old) | set(new), key=str):
+        path = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += config_differences(a, b, path + ".")
+        elif _plain(a) != _plain(b):
+            diffs.append(path)
+    return diffs

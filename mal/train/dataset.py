@@ -1,0 +1,233 @@
+"""Training and validation data from a Kaldi data dir (``wav.scp`` noisy, ``spk1.scp`` clean).
+
+Training draws one random fixed-length segment per utterance and epoch (the same offset in
+noisy and clean; shorter utterances are zero-padded). The offset depends only on
+``(seed, epoch, index)``, so a resumed run sees exactly the segments an uninterrupted run sees,
+whatever the number of loader workers. Validation uses full utterances, batched by length.
+Unusable data stops training with an error naming the utterance; nothing is skipped silently.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from mal.io.audio import AudioError, read_audio
+from mal.io.datadir import DataDir, DataDirError
+
+PathLike = Union[str, os.PathLike]
+
+NOISY_SCP = "wav.scp"
+CLEAN_SCP = "spk1.scp"
+
+
+def check_paired_keys(data: DataDir) -> List[str]:
+    """Keys present in both wav.scp (or segments) and spk1.scp; a mismatch names the first missing key."""
+    keys = data.keys
+    if not keys:
+        raise DataDirError(f"{data.path}/{NOISY_SCP}: no utterances")
+    if not data.has(CLEAN_SCP):
+        raise DataDirError(f"{data.path}/{CLEAN_SCP}: file not found (training needs the clean reference of every utterance)")
+    clean = data.table(CLEAN_SCP)
+    noisy_name = "segments" if data.segments is not None else NOISY_SCP
+    missing = [k for k in keys if k not in clean]
+    if missing:
+        raise DataDirError(
+            f"{data.path}/{CLEAN_SCP}: utterance '{missing[0]}' of {noisy_name} is missing "
+            f"({len(missing)} of {len(keys)} keys missing); run utils/fix_data_dir.sh or regenerate the data dir"
+        )
+    known = set(keys)
+    extra = [k for k in clean if k not in known]
+    if extra:
+        raise DataDirError(
+            f"{data.path}/{CLEAN_SCP}: utterance '{extra[0]}' is not in {noisy_name} "
+            f"({len(extra)} extra keys); run utils/fix_data_dir.sh or regenerate the data dir"
+        )
+    return keys
+
+
+def _header_length(data: DataDir, key: str) -> int:
+    """Samples of ``key`` in wav.scp from the file header when possible, else by decoding."""
+    if data.segments is not None:
+        rec, start, end = data.segments[key]
+        rate = data.sample_rate
+        if rate is None:
+            raise DataDirError(f"{data.path}/segments: utterance '{key}': a sample rate is needed to compute its length")
+        return int(round(end * rate)) - int(round(start * rate))
+    entry = data.table(NOISY_SCP)[key].strip()
+    if not entry.endswith("|") and ".ark:" not in entry:
+        if not os.path.exists(entry):
+            raise AudioError(f"utterance '{key}' ({entry}): file not found")
+        try:
+            return int(sf.info(entry).frames)
+        except Exception as e:  # soundfile raises several types for corrupt headers
+            raise AudioError(f"utterance '{key}' ({entry}): cannot read the audio header: {e}") from None
+    wav, _ = read_audio(entry, data.sample_rate, data.resample, key=key)
+    return int(wav.shape[0])
+
+
+def utterance_lengths(data: DataDir, keys: Sequence[str]) -> Dict[str, int]:
+    """Samples per utterance: ``utt2num_samples`` when present (must cover every key), else headers."""
+    table = data.num_samples()
+    if table is None:
+        return {k: _header_length(data, k) for k in keys}
+    missing = [k for k in keys if k not in table]
+    if missing:
+        raise DataDirError(f"{data.path}/utt2num_samples: utterance '{missing[0]}' is missing; rerun mal-compute-lengths {data.path}")
+    bad = [k for k in keys if table[k] <= 0]
+    if bad:
+        raise DataDirError(f"{data.path}/utt2num_samples: utterance '{bad[0]}' has {table[bad[0]]} samples")
+    return {k: table[k] for k in keys}
+
+
+class PairedUtterances:
+    """The noisy/clean pairs of one data dir, checked at construction."""
+
+    def __init__(self, data_dir: PathLike, sample_rate: int):
+        self.data = DataDir(data_dir, sample_rate=sample_rate)
+        self.sample_rate = sample_rate
+        self.keys = check_paired_keys(self.data)
+        self.lengths = utterance_lengths(self.data, self.keys)
+
+    def load(self, key: str) -> Tuple[np.ndarray, np.ndarray]:
+        """(noisy, clean) float32 arrays of equal length; AudioError names ``key`` otherwise."""
+        noisy = self.data.audio(key, NOISY_SCP)
+        clean = self.data.audio(key, CLEAN_SCP)
+        if noisy.shape[0] != clean.shape[0]:
+            raise AudioError(
+                f"utterance '{key}' in {self.data.path}: {NOISY_SCP} has {noisy.shape[0]} samples but "
+                f"{CLEAN_SCP} has {clean.shape[0]}; mixture and reference must be sample-aligned"
+            )
+        return noisy, clean
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+class SegmentDataset(Dataset):
+    """Random fixed-length (noisy, clean) segments; call ``set_epoch`` before each epoch."""
+
+    def __init__(self, data_dir: PathLike, sample_rate: int, segment_seconds: float, seed: int = 0):
+        self.pairs = PairedUtterances(data_dir, sample_rate)
+        self.segment = max(1, int(round(segment_seconds * sample_rate)))
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def offset(self, index: int, length: int) -> int:
+        """Segment start for utterance ``index`` this epoch (0 when it is not longer than a segment)."""
+        if length <= self.segment:
+            return 0
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return int(rng.integers(0, length - self.segment + 1))
+
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        noisy, clean = self.pairs.load(self.pairs.keys[index])
+        start = self.offset(index, noisy.shape[0])
+        noisy, clean = noisy[start : start + self.segment], clean[start : start + self.segment]
+        pad = self.segment - noisy.shape[0]
+        if pad > 0:
+            noisy, clean = np.pad(noisy, (0, pad)), np.pad(clean, (0, pad))
+        return torch.from_numpy(np.ascontiguousarray(noisy)), torch.from_numpy(np.ascontiguousarray(clean))
+
+
+class UtteranceDataset(Dataset):
+    """Full (key, noisy, clean) utterances, for validation."""
+
+    def __init__(self, data_dir: PathLike, sample_rate: int):
+        self.pairs = PairedUtterances(data_dir, sample_rate)
+
+    @property
+    def lengths(self) -> List[int]:
+        return [self.pairs.lengths[k] for k in self.pairs.keys]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> Tuple[str, torch.Tensor, torch.Tensor]:
+        key = self.pairs.keys[index]
+        noisy, clean = self.pairs.load(key)
+        return key, torch.from_numpy(noisy), torch.from_numpy(clean)
+
+
+def length_buckets(lengths: Sequence[int], batch_size: int, max_samples: Optional[int] = None) -> List[List[int]]:
+    """Indices grouped into batches of similar length (longest first), so padding stays small.
+
+    A batch holds at most ``batch_size`` utterances and at most ``max_samples`` padded samples
+    (always at least one utterance).
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: List[List[int]] = []
+    current: List[int] = []
+    for i in order:
+        longest = lengths[current[0]] if current else lengths[i]
+        if current and (len(current) >= batch_size or (max_samples and longest * (len(current) + 1) > max_samples)):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def collate_padded(items: List[Tuple[str, torch.Tensor, torch.Tensor]]) -> Dict[str, object]:
+    """Zero-pad utterances to the longest: ``{"keys", "noisy" [B,T], "clean" [B,T], "lengths" [B]}``."""
+    lengths = torch.tensor([noisy.shape[0] for _, noisy, _ in items], dtype=torch.long)
+    longest = int(lengths.max())
+    noisy = torch.zeros(len(items), longest)
+    clean = torch.zeros(len(items), longest)
+    for b, (_, n, c) in enumerate(items):
+        noisy[b, : n.shape[0]] = n
+        clean[b, : c.shape[0]] = c
+    return {"keys": [k for k, _, _ in items], "noisy": noisy, "clean": clean, "lengths": lengths}
+
+
+def train_loader(
+    dataset: SegmentDataset, batch_size: int, num_workers: int = 0, rank: int = 0, world_size: int = 1
+) -> Tuple[DataLoader, DistributedSampler]:
+    """Shuffled loader; ``batch_size`` is per process. The sampler is seeded by the dataset seed
+    and reshuffles on ``sampler.set_epoch`` (call it together with ``dataset.set_epoch``)."""
+    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=dataset.seed, drop_last=False)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=False)
+    return loader, sampler
+
+
+def valid_loader(
+    dataset: UtteranceDataset, batch_size: int, max_seconds: Optional[float], sample_rate: int,
+    num_workers: int = 0, rank: int = 0, world_size: int = 1,
+) -> DataLoader:
+    """Length-bucketed, padded batches; with several processes each takes every world_size-th batch."""
+    max_samples = int(max_seconds * sample_rate) if max_seconds else None
+    batches = length_buckets(dataset.lengths, batch_size, max_samples)[rank::world_size]
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_padded, num_workers=num_workers)
+
+
+def cycle_epoch_batches(loader: DataLoader, sampler: DistributedSampler, dataset: SegmentDataset, epoch: int,
+                        steps: Optional[int]) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of one epoch: one pass, or exactly ``steps`` batches (passes reshuffled as needed).
+
+    Pass ``p`` of epoch ``e`` is shuffled with ``e * 100003 + p``, so the stream is a pure
+    function of (seed, epoch): a resumed run replays it exactly.
+    """
+    produced, sub = 0, 0
+    while True:
+        shuffle_epoch = epoch * 100003 + sub
+        sampler.set_epoch(shuffle_epoch)
+        dataset.set_epoch(shuffle_epoch)
+        for batch in loader:
+            if steps is not None and produced >= steps:
+                return
+            produced += 1
+            yield batch
+        sub += 1
+        if steps is None or produced >= steps or len(loader) == 0:
+            return

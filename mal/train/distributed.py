@@ -1,0 +1,103 @@
+"""Data-parallel training under ``torchrun``: process group, device choice, reductions.
+
+One process per device. ``torchrun --nproc_per_node N -m mal.bin.train ...`` sets RANK,
+WORLD_SIZE and LOCAL_RANK; without them the trainer runs as a single process. The backend
+is nccl on CUDA and gloo on CPU. Only rank 0 writes files.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process stands: its rank, the world size and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cuda`` picks the local rank's GPU."""
+    if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {name!r}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+        if name == "cuda":
+            return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+def init_distributed(device: str = "auto") -> DistributedContext:
+    """Join the torchrun process group when launched by torchrun; otherwise a 1-process context."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
+    return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+
+
+def shutdown(ctx: DistributedContext) -> None:
+    if ctx.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(ctx: DistributedContext) -> None:
+    if ctx.enabled:
+        dist.barrier()
+
+
+def all_reduce_sum(ctx: DistributedContext, values: Dict[str, float]) -> Dict[str, float]:
+    """Sum a dict of floats over all processes (same keys in every process)."""
+    if not ctx.enabled:
+        return dict(values)
+    keys = sorted(values)
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=_reduce_device(ctx))
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return {k: float(v) for k, v in zip(keys, tensor.tolist())}
+
+
+def any_process(ctx: DistributedContext, flag: bool) -> bool:
+    """True when ``flag`` is true in at least one process (so all take the same branch)."""
+    if not ctx.enabled:
+        return bool(flag)
+    tensor = torch.tensor([1.0 if flag else 0.0], device=_reduce_device(ctx))
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item() > 0)
+
+
+def broadcast_error(ctx: DistributedContext, message: Optional[str]) -> Optional[str]:
+    """Share the first process's error message (or None) with every process."""
+    if not ctx.enabled:
+        return message
+    holder = [message]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def _reduce_device(ctx: DistributedContext) -> torch.device:
+    return ctx.device if ctx.device.type == "cuda" else torch.device("cpu")

@@ -1,0 +1,660 @@
+"""The training loop: warm-up and Model-as-Loss fine-tuning are the same loop with other criteria.
+
+Order of construction (it matters for MAL): model -> ``--init`` weights -> ``criterion.attach``
+(MAL snapshots the warm-up encoder here) -> optimiser over the parameters that still require
+grad (MAL ``frozen-fe`` freezes the encoder in attach). The trainer never looks at loss names.
+
+Crash safety: every epoch ends with an atomic ``checkpoint.pth`` holding everything needed to
+continue (weights, optimiser, schedule, RNG states, best list, history, and the weights the
+criterion was attached to); ``--resume`` replays the interrupted epoch. Data order and segment
+offsets are pure functions of (seed, epoch), so on CPU a resumed run ends with the same
+weights as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import inspect
+import logging
+import math
+import random
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from mal.io.atomic import atomic_open
+from mal.losses import CombinedLoss, loss_class
+from mal.models import AbsSEModel, build_model, model_class
+from mal.train import distributed as dist_utils
+from mal.train.average import average_state_dicts
+from mal.train.checkpoint import CheckpointError, load_checkpoint, load_model, model_record, save_checkpoint
+from mal.train.config import ConfigError, config_differences, dump_config
+from mal.train.dataset import SegmentDataset, UtteranceDataset, cycle_epoch_batches, train_loader, valid_loader
+
+logger = logging.getLogger("mal.train")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite losses, unusable --init/--resume state, ...)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Effective configuration
+# ---------------------------------------------------------------------------------------------
+
+def _plain_default(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain_default(v) for v in value)
+    return False
+
+
+def constructor_conf(cls: type, given: Dict[str, Any]) -> Dict[str, Any]:
+    """``given`` completed with the constructor's plain defaults (what the run really used)."""
+    conf: Dict[str, Any] = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if name in given:
+            conf[name] = given[name]
+        elif param.default is not param.empty and _plain_default(param.default):
+            conf[name] = list(param.default) if isinstance(param.default, tuple) else param.default
+    conf.update({k: v for k, v in given.items() if k not in conf})
+    return conf
+
+
+def expand_config(config: Dict[str, Any]) -> Dict[str, Any]:
+    """The config with model and criterion confs completed by their defaults (so config.yaml
+    records e.g. the MAL variant and layers even when the YAML left them out)."""
+    config = copy.deepcopy(config)
+    try:
+        config["model"]["conf"] = constructor_conf(model_class(config["model"]["name"]), config["model"].get("conf") or {})
+        for spec in config["criterions"]:
+            spec["conf"] = constructor_conf(loss_class(spec["name"]), spec.get("conf") or {})
+            spec.setdefault("weight", 1.0)
+    except KeyError as e:
+        raise ConfigError(str(e.args[0]) if e.args else str(e)) from None
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimiser, learning-rate schedule, numerics
+# ---------------------------------------------------------------------------------------------
+
+def build_optimizer(params: List[nn.Parameter], conf: Dict[str, Any]) -> torch.optim.Optimizer:
+    name = str(conf["name"]).lower()
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    return cls(params, lr=float(conf["lr"]), betas=tuple(conf["betas"]), eps=float(conf["eps"]), weight_decay=float(conf["weight_decay"]))
+
+
+class LRSchedule:
+    """Linear warm-up times constant, cosine (to ``min_lr`` at ``total_steps``) or plateau decay.
+
+    ``lr_at(step)`` is set before every optimiser step; ``epoch_end(metric)`` drives plateau.
+    """
+
+    def __init__(self, conf: Dict[str, Any], base_lr: float, total_steps: Optional[int], mode: str = "min"):
+        self.name = conf["name"]
+        self.base_lr = float(base_lr)
+        self.warmup = int(conf["warmup_steps"])
+        self.min_lr = float(conf["min_lr"])
+        self.factor, self.patience, self.threshold = float(conf["factor"]), int(conf["patience"]), float(conf["threshold"])
+        self.total_steps = total_steps
+        self.mode = mode
+        self.scale, self.best, self.bad_epochs = 1.0, None, 0
+        if self.name == "cosine" and not total_steps:
+            raise ConfigError("scheduler.name=cosine needs a known number of steps (train.max_steps or max_epochs with a finite epoch)")
+
+    def lr_at(self, step: int) -> float:
+        warm = min(1.0, (step + 1) / self.warmup) if self.warmup > 0 else 1.0
+        if self.name == "cosine":
+            progress = min(1.0, max(0.0, (step - self.warmup) / max(1, self.total_steps - self.warmup)))
+            lr = self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        elif self.name == "plateau":
+            lr = max(self.base_lr * self.scale, self.min_lr)
+        else:
+            lr = self.base_lr
+        return lr * warm
+
+    def epoch_end(self, metric: float) -> None:
+        if self.name != "plateau" or not math.isfinite(metric):
+            return
+        better = self.best is None or (
+            metric < self.best - abs(self.best) * self.threshold if self.mode == "min" else metric > self.best + abs(self.best) * self.threshold
+        )
+        if better:
+            self.best, self.bad_epochs = metric, 0
+        else:
+            self.bad_epochs += 1
+            if self.bad_epochs > self.patience:
+                self.scale *= self.factor
+                self.bad_epochs = 0
+                logger.info("plateau: no improvement for %d epochs; LR scale now %.4g", self.patience + 1, self.scale)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"scale": self.scale, "best": self.best, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.scale, self.best, self.bad_epochs = float(state["scale"]), state["best"], int(state["bad_epochs"])
+
+
+class NonFiniteGuard:
+    """Counts skipped steps; raises after ``tolerance`` consecutive non-finite losses/gradients."""
+
+    def __init__(self, tolerance: int):
+        self.tolerance = tolerance
+        self.consecutive = 0
+        self.total = 0
+
+    def good(self) -> None:
+        self.consecutive = 0
+
+    def bad(self, step: int, reason: str) -> None:
+        self.consecutive += 1
+        self.total += 1
+        logger.warning("step %d: %s; update skipped (%d in a row, %d in total)", step + 1, reason, self.consecutive, self.total)
+        if self.consecutive >= self.tolerance:
+            raise TrainingError(
+                f"{self.consecutive} consecutive training steps had a non-finite loss or gradient "
+                f"(train.nan_tolerance={self.tolerance}); last: {reason}. Lower optim.lr, check "
+                "train.grad_clip and the data, or resume from an earlier checkpoint"
+            )
+
+    def state_dict(self) -> Dict[str, int]:
+        return {"consecutive": self.consecutive, "total": self.total}
+
+    def load_state_dict(self, state: Dict[str, int]) -> None:
+        self.consecutive, self.total = int(state["consecutive"]), int(state["total"])
+
+
+def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale-invariant SDR in dB per row of [B, T] signals (zero-mean)."""
+    estimate = estimate - estimate.mean(-1, keepdim=True)
+    reference = reference - reference.mean(-1, keepdim=True)
+    scale = (estimate * reference).sum(-1, keepdim=True) / (reference.pow(2).sum(-1, keepdim=True) + eps)
+    target = scale * reference
+    return 10 * torch.log10(target.pow(2).sum(-1) + eps) - 10 * torch.log10((estimate - target).pow(2).sum(-1) + eps)
+
+
+# ---------------------------------------------------------------------------------------------
+# RNG state (stored as tensors and plain types so weights_only=True loads it)
+# ---------------------------------------------------------------------------------------------
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def capture_rng() -> Dict[str, Any]:
+    py_version, py_state, py_gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    return {
+        "python": {"version": py_version, "state": list(py_state), "gauss": py_gauss},
+        "numpy": {"name": np_name, "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
+                  "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
+        "torch": torch.get_rng_state(),
+        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng(state: Dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state((npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The kept-best list and the files of an experiment directory
+# ---------------------------------------------------------------------------------------------
+
+def metric_mode(name: str) -> str:
+    """SI-SDR-like metrics are maximised, losses minimised."""
+    return "max" if name.endswith("sisdr") or name.endswith("sisdri") else "min"
+
+
+def update_best(best: List[List[float]], epoch: int, value: float, keep: int, mode: str) -> Tuple[List[List[float]], bool]:
+    """Insert ``[epoch, value]``, keep the ``keep`` best (ties: earlier epoch); -> (new list, kept?)."""
+    worst = math.inf if mode == "min" else -math.inf
+    score = value if math.isfinite(value) else worst
+
+    def key(item: List[float]) -> Tuple[float, float]:
+        v = item[1] if math.isfinite(item[1]) else worst
+        return (v if mode == "min" else -v, item[0])
+
+    new = sorted([b for b in best if int(b[0]) != epoch] + [[epoch, score]], key=key)[:keep]
+    return new, any(int(b[0]) == epoch for b in new)
+
+
+class ExpDir:
+    """Names of the files ``mal-train`` writes in its output directory."""
+
+    def __init__(self, path: Union[str, Path]):
+        self.path = Path(path)
+        self.checkpoint = self.path / "checkpoint.pth"
+        self.model = self.path / "model.pth"
+        self.config = self.path / "config.yaml"
+        self.log_csv = self.path / "log.csv"
+        self.train_log = self.path / "train.log"
+
+    def epoch(self, n: int) -> Path:
+        return self.path / f"epoch{n}.pth"
+
+    def epoch_files(self) -> Dict[int, Path]:
+        found = {}
+        for p in self.path.glob("epoch*.pth"):
+            digits = p.stem[len("epoch"):]
+            if digits.isdigit():
+                found[int(digits)] = p
+        return found
+
+    def remove_stale(self, keep_epochs: Iterable[int]) -> None:
+        """Delete epoch files outside the best list and temporary files left by a killed run."""
+        keep = {int(e) for e in keep_epochs}
+        for n, p in self.epoch_files().items():
+            if n not in keep:
+                p.unlink(missing_ok=True)
+        names = ("checkpoint.pth", "model.pth", "config.yaml", "log.csv", "epoch")
+        for p in self.path.glob(".*.tmp*"):
+            if p.name[1:].startswith(names):
+                p.unlink(missing_ok=True)
+
+
+def write_log_csv(path: Path, history: List[Dict[str, Any]]) -> None:
+    """One row per epoch; columns are the union of all rows' keys, in first-seen order."""
+    columns: List[str] = []
+    for row in history:
+        columns += [k for k in row if k not in columns]
+    with atomic_open(path, "w") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer
+# ---------------------------------------------------------------------------------------------
+
+class Trainer:
+    """Train one system as described by ``config`` and write the experiment directory."""
+
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        train_dir: Union[str, Path],
+        valid_dir: Union[str, Path],
+        out_dir: Union[str, Path],
+        init: Optional[Union[str, Path]] = None,
+        resume: bool = False,
+        device: str = "auto",
+    ):
+        self.config = expand_config(config)
+        self.train_dir, self.valid_dir = Path(train_dir), Path(valid_dir)
+        self.exp = ExpDir(out_dir)
+        self.init = Path(init) if init else None
+        self.resume = resume
+        self.device_name = device
+        self.tc = self.config["train"]
+        self._log_handlers: List[logging.Handler] = []
+
+    # -- setup ----------------------------------------------------------------------------------
+
+    def _setup_logging(self) -> None:
+        logger.setLevel(logging.INFO if self.ctx.is_main else logging.WARNING)
+        logger.propagate = False
+        fmt = logging.Formatter("%(asctime)s (%(module)s) %(levelname)s: %(message)s")
+        handlers: List[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+        if self.ctx.is_main:
+            self.exp.path.mkdir(parents=True, exist_ok=True)
+            handlers.append(logging.FileHandler(self.exp.train_log, encoding="utf-8"))
+        for h in handlers:
+            h.setFormatter(fmt)
+            logger.addHandler(h)
+        self._log_handlers = handlers
+
+    def _teardown_logging(self) -> None:
+        for h in self._log_handlers:
+            logger.removeHandler(h)
+            h.close()
+        self._log_handlers = []
+
+    def _build_data(self) -> None:
+        conf, sr = self.config["batch"], self.config["sample_rate"]
+        if conf["batch_size"] % self.ctx.world_size:
+            raise ConfigError(f"batch.batch_size={conf['batch_size']} must be divisible by the {self.ctx.world_size} processes")
+        self.train_set = SegmentDataset(self.train_dir, sr, conf["segment_seconds"], seed=self.tc["seed"])
+        self.valid_set = UtteranceDataset(self.valid_dir, sr)
+        per_process = conf["batch_size"] // self.ctx.world_size
+        self.train_loader, self.sampler = train_loader(self.train_set, per_process, conf["num_workers"], self.ctx.rank, self.ctx.world_size)
+        self.valid_loader = valid_loader(self.valid_set, conf["valid_batch_size"], conf["valid_max_seconds"], sr,
+                                         conf["num_workers"], self.ctx.rank, self.ctx.world_size)
+        self.steps_per_epoch = self.tc["steps_per_epoch"] or len(self.train_loader)
+        logger.info("train: %s (%d utterances, %d batches of %d per process and epoch); valid: %s (%d utterances)",
+                    self.train_dir, len(self.train_set), self.steps_per_epoch, per_process, self.valid_dir, len(self.valid_set))
+
+    def _build_model_and_criterion(self) -> None:
+        mconf = self.config["model"]
+        try:
+            self.model: AbsSEModel = build_model(mconf["name"], **mconf["conf"]).to(self.ctx.device)
+            self.criterion = CombinedLoss(self.config["criterions"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)) from None
+        self.state: Optional[Dict[str, Any]] = None
+        if self.resume and self.exp.checkpoint.is_file():
+            self.state = load_checkpoint(self.exp.checkpoint)
+            self._check_same_model(self.state, self.exp.checkpoint)
+            # Attach to the weights the interrupted run attached to (MAL's frozen copy), then continue.
+            self.model.load_state_dict(self.state["attach_state"])
+            self.criterion.attach(self.model)
+            self.attach_state = self.state["attach_state"]
+            self.model.load_state_dict(self.state["model"]["state_dict"])
+            logger.info("resuming from %s (epoch %d, step %d)", self.exp.checkpoint, self.state["epoch"], self.state["step"])
+        else:
+            if self.exp.checkpoint.is_file():
+                raise TrainingError(f"{self.exp.checkpoint} exists: pass --resume to continue that run, or choose another --out-dir")
+            if self.init is not None:
+                self._load_init_weights()
+            self.criterion.attach(self.model)
+            self.attach_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        self.criterion.to(self.ctx.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        if not self.params:
+            raise TrainingError("no model parameter requires a gradient after criterion.attach(); nothing to train")
+        n_all = sum(p.numel() for p in self.model.parameters())
+        n_train = sum(p.numel() for p in self.params)
+        logger.info("model %s: %d parameters, %d trained; criterions: %s", mconf["name"], n_all, n_train,
+                    ", ".join(f"{n} (weight {w:g})" for n, w in zip(self.criterion.names, self.criterion.weights)))
+
+    def _check_same_model(self, state: Dict[str, Any], where: Path) -> None:
+        record = state.get("model") or {}
+        if record.get("name") != self.config["model"]["name"]:
+            raise TrainingError(f"{where}: holds a '{record.get('name')}' model but the config trains '{self.config['model']['name']}'")
+
+    def _load_init_weights(self) -> None:
+        try:
+            init_model, init_state = load_model(self.init)
+        except CheckpointError as e:
+            raise TrainingError(f"--init: {e}") from None
+        self._check_same_model(init_state, self.init)
+        try:
+            self.model.load_state_dict(init_model.state_dict())
+        except RuntimeError as e:
+            raise TrainingError(f"--init {self.init}: weights do not fit the configured model (model.conf differs?): {e}") from None
+        if init_state["model"]["conf"] != self.config["model"]["conf"]:
+            diff = config_differences(init_state["model"]["conf"], self.config["model"]["conf"])
+            logger.warning("--init %s: model conf differs from the config in %s; weights loaded anyway", self.init, ", ".join(diff))
+        self.init_state = init_state
+        logger.info("initialised the model from %s", self.init)
+
+    def _build_optimisation(self) -> None:
+        self.optimizer = build_optimizer(self.params, self.config["optim"])
+        total = self.tc["max_steps"] or self.tc["max_epochs"] * self.steps_per_epoch
+        self.mode = metric_mode(self.tc["best_metric"])
+        self.schedule = LRSchedule(self.config["scheduler"], self.config["optim"]["lr"], total, self.mode)
+        self.guard = NonFiniteGuard(self.tc["nan_tolerance"])
+        cuda = self.ctx.device.type == "cuda"
+        self.amp = bool(self.tc["amp"] and cuda)
+        self.amp_dtype = torch.float16 if self.tc["amp_dtype"] == "float16" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        if self.tc["amp"] and not cuda:
+            logger.info("train.amp ignored: mixed precision is used on CUDA only")
+        self.epoch, self.step = 0, 0
+        self.best: List[List[float]] = []
+        self.history: List[Dict[str, Any]] = []
+        if self.state is not None:
+            self._load_training_state(self.state)
+        elif self.init is not None and self.tc["init_optimizer"]:
+            if "optimizer" not in self.init_state:
+                raise TrainingError(f"--init {self.init}: holds no optimiser state (only checkpoint.pth files do); set train.init_optimizer: false")
+            try:
+                self.optimizer.load_state_dict(self.init_state["optimizer"])
+            except (ValueError, KeyError) as e:
+                raise TrainingError(f"--init {self.init}: its optimiser state does not fit the trained parameters: {e}") from None
+            logger.info("optimiser state loaded from %s (train.init_optimizer: true)", self.init)
+        self.ddp_model: nn.Module = self.model
+        if self.ctx.enabled:
+            device_ids = [self.ctx.device.index] if self.ctx.device.type == "cuda" else None
+            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+
+    def _load_training_state(self, state: Dict[str, Any]) -> None:
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.schedule.load_state_dict(state["scheduler"])
+            self.guard.load_state_dict(state["guard"])
+            if state.get("scaler") and self.scaler.is_enabled():
+                self.scaler.load_state_dict(state["scaler"])
+        except (KeyError, ValueError) as e:
+            raise TrainingError(f"{self.exp.checkpoint}: training state does not fit this run: {e}") from None
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.best = [list(b) for b in state["best"]]
+        self.history = list(state["history"])
+        diffs = config_differences(state.get("config") or {}, self.config)
+        if diffs:
+            logger.warning("resumed with a config that differs from the checkpoint's in: %s", ", ".join(diffs))
+
+    # -- training -------------------------------------------------------------------------------
+
+    def _autocast(self):
+        return torch.autocast(device_type="cuda", dtype=self.amp_dtype) if self.amp else nullcontext()
+
+    def _train_step(self, noisy: torch.Tensor, clean: torch.Tensor) -> Optional[Dict[str, float]]:
+        """One update; None when it was skipped (non-finite loss or gradient)."""
+        noisy, clean = noisy.to(self.ctx.device, non_blocking=True), clean.to(self.ctx.device, non_blocking=True)
+        with self._autocast():
+            enhanced = self.ddp_model(noisy)
+        loss, terms = self.criterion(enhanced.float(), clean, noisy)
+        loss_ok = bool(torch.isfinite(loss))
+        grad_norm = torch.tensor(float("nan"))
+        if loss_ok or self.ctx.enabled:  # every process must join the gradient all-reduce
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            max_norm = self.tc["grad_clip"] or float("inf")
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        grad_ok = bool(torch.isfinite(grad_norm))
+        if dist_utils.any_process(self.ctx, not (loss_ok and grad_ok)):
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler.is_enabled() and (loss_ok or self.ctx.enabled):
+                self.scaler.update()
+            if not loss_ok:
+                reason = "non-finite loss (" + ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items()) + ")"
+            elif not grad_ok:
+                reason = f"non-finite gradient norm (loss {float(loss):.4g})"
+            else:
+                reason = "non-finite loss or gradient in another process"
+            self.guard.bad(self.step, reason)
+            return None
+        lr = self.schedule.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.guard.good()
+        self.step += 1
+        out = {"loss": float(loss.detach())}
+        out.update({k: float(v) for k, v in terms.items()})
+        return out
+
+    def _train_epoch(self, epoch: int) -> Dict[str, float]:
+        self.ddp_model.train()
+        self.criterion.train()
+        sums: Dict[str, float] = {}
+        good = 0
+        max_steps = self.tc["max_steps"]
+        batches = cycle_epoch_batches(self.train_loader, self.sampler, self.train_set, epoch, self.tc["steps_per_epoch"])
+        show = self.ctx.is_main and sys.stderr.isatty()
+        bar = tqdm(batches, total=self.steps_per_epoch, desc=f"epoch {epoch}", disable=not show, leave=False, dynamic_ncols=True)
+        for noisy, clean in bar:
+            if max_steps is not None and self.step >= max_steps:
+                break
+            values = self._train_step(noisy, clean)
+            if values is None:
+                continue
+            good += 1
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if show:
+                bar.set_postfix(loss=f"{values['loss']:.4g}", step=self.step)
+            if self.step % self.tc["log_interval"] == 0:
+                logger.info("epoch %d step %d: %s lr=%.3g", epoch, self.step,
+                            " ".join(f"{k}={v:.4g}" for k, v in values.items()), self.optimizer.param_groups[0]["lr"])
+        bar.close()
+        sums["count"] = float(good)
+        sums = dist_utils.all_reduce_sum(self.ctx, sums)
+        count = max(sums.pop("count"), 1.0)
+        return {f"train_{k}": v / count for k, v in sorted(sums.items(), key=lambda kv: (kv[0] != "loss", kv[0]))}
+
+    @torch.no_grad()
+    def validate(self) -> Dict[str, float]:
+        """Mean criterion terms and SI-SDR (improvement) over full validation utterances."""
+        self.model.eval()
+        self.criterion.eval()
+        sums: Dict[str, float] = {"loss": 0.0, **{n: 0.0 for n in self.criterion.names}, "sisdr": 0.0, "sisdri": 0.0, "count": 0.0}
+        for batch in self.valid_loader:
+            noisy = batch["noisy"].to(self.ctx.device)
+            clean = batch["clean"].to(self.ctx.device)
+            with self._autocast():
+                enhanced = self.model(noisy)
+            enhanced = enhanced.float()
+            for b, length in enumerate(batch["lengths"].tolist()):
+                e, c, n = enhanced[b : b + 1, :length], clean[b : b + 1, :length], noisy[b : b + 1, :length]
+                loss, terms = self.criterion(e, c, n)
+                sums["loss"] += float(loss)
+                for name, value in terms.items():
+                    sums[name] += float(value)
+                sdr = float(si_sdr(e, c)[0])
+                sums["sisdr"] += sdr
+                sums["sisdri"] += sdr - float(si_sdr(n, c)[0])
+                sums["count"] += 1
+        sums = dist_utils.all_reduce_sum(self.ctx, sums)
+        count = max(sums.pop("count"), 1.0)
+        self.model.train()
+        self.criterion.train()
+        return {f"valid_{k}": v / count for k, v in sums.items()}
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def _record(self) -> Dict[str, Any]:
+        return model_record(self.model, self.config["model"]["name"], self.config["model"]["conf"])
+
+    def _save_epoch(self, epoch: int, row: Dict[str, Any]) -> None:
+        """Epoch file (when among the best), then checkpoint.pth, then log.csv; all atomic."""
+        metric_name = self.tc["best_metric"]
+        if metric_name not in row:
+            choices = ", ".join(k for k in row if k.startswith("valid_"))
+            raise ConfigError(f"train.best_metric={metric_name!r} is not a validation metric of this run; choose one of: {choices}")
+        self.schedule.epoch_end(float(row[metric_name]))
+        self.best, kept = update_best(self.best, epoch, float(row[metric_name]), self.tc["keep_nbest"], self.mode)
+        self.history.append(row)
+        if not self.ctx.is_main:
+            return
+        record = self._record()
+        if kept:
+            save_checkpoint(self.exp.epoch(epoch), {"model": record, "config": self.config, "epoch": epoch, "step": self.step, "metrics": row})
+        state = {
+            "model": record,
+            "config": self.config,
+            "epoch": epoch,
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            "guard": self.guard.state_dict(),
+            "rng": capture_rng(),
+            "best": self.best,
+            "history": self.history,
+            "attach_state": self.attach_state,
+        }
+        save_checkpoint(self.exp.checkpoint, state)
+        write_log_csv(self.exp.log_csv, self.history)
+        self.exp.remove_stale(int(b[0]) for b in self.best)
+
+    def _finalize(self) -> Path:
+        """model.pth: the best epoch, or the average of the kept ones (train.average_nbest)."""
+        if not self.best:
+            raise TrainingError("no epoch finished; nothing to write as model.pth")
+        epochs = [int(b[0]) for b in self.best]
+        paths = [self.exp.epoch(e) for e in epochs]
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            raise TrainingError(f"{missing[0]}: kept epoch checkpoint is missing; cannot write model.pth")
+        if self.tc["average_nbest"] and len(paths) > 1:
+            states = [load_checkpoint(p)["model"]["state_dict"] for p in paths]
+            record = dict(load_checkpoint(paths[0])["model"], state_dict=average_state_dicts(states, [str(p) for p in paths]))
+            final = {"model": record, "config": self.config, "averaged_epochs": epochs, "step": self.step}
+            logger.info("model.pth = average of epochs %s (by %s)", epochs, self.tc["best_metric"])
+        else:
+            best = load_checkpoint(paths[0])
+            final = {"model": best["model"], "config": self.config, "epoch": epochs[0], "step": self.step, "metrics": best.get("metrics", {})}
+            logger.info("model.pth = epoch %d (best %s = %.4g)", epochs[0], self.tc["best_metric"], self.best[0][1])
+        save_checkpoint(self.exp.model, final)
+        return self.exp.model
+
+    # -- main loop ------------------------------------------------------------------------------
+
+    def _finished(self) -> bool:
+        max_steps = self.tc["max_steps"]
+        return self.epoch >= self.tc["max_epochs"] or (max_steps is not None and self.step >= max_steps)
+
+    def run(self) -> Path:
+        """Train to the end (or continue a resumed run) and return the path of model.pth."""
+        self.ctx = dist_utils.init_distributed(self.device_name)
+        self._setup_logging()
+        try:
+            return self._run()
+        finally:
+            self._teardown_logging()
+            dist_utils.shutdown(self.ctx)
+
+    def _run(self) -> Path:
+        seed_everything(self.tc["seed"])
+        if self.tc["deterministic"]:
+            torch.use_deterministic_algorithms(True)
+        logger.info("mal-train: out-dir %s, device %s, %d process(es)", self.exp.path, self.ctx.device, self.ctx.world_size)
+        self._build_data()
+        self._build_model_and_criterion()
+        self._build_optimisation()
+        if self.ctx.is_main:
+            with atomic_open(self.exp.config, "w") as f:
+                f.write(dump_config(self.config))
+            self.exp.remove_stale(int(b[0]) for b in self.best)
+            if self.history:
+                write_log_csv(self.exp.log_csv, self.history)
+        if self.state is not None:
+            restore_rng(self.state["rng"])
+        while not self._finished():
+            epoch = self.epoch + 1
+            start = time.time()
+            row: Dict[str, Any] = {"epoch": epoch, "step": 0}
+            row.update(self._train_epoch(epoch))
+            row.update(self.validate())
+            row.update({"step": self.step, "lr": self.optimizer.param_groups[0]["lr"], "bad_steps": self.guard.total,
+                        "seconds": round(time.time() - start, 3)})
+            self.epoch = epoch
+            self._save_epoch(epoch, row)
+            logger.info("epoch %d done (step %d, %.1f s): %s", epoch, self.step, row["seconds"],
+                        " ".join(f"{k}={v:.4g}" for k, v in row.items() if k.startswith(("train_", "valid_"))))
+            dist_utils.barrier(self.ctx)
+        path = self.exp.model
+        if self.ctx.is_main:
+            path = self._finalize()
+        dist_utils.barrier(self.ctx)
+        return path
+
+
+def train(config: Dict[str, Any], train_dir, valid_dir, out_dir, init=None, resume: bool = False, device: str = "auto") -> Path:
+    """Library entry point of ``mal-train``; returns the path of the written model.pth."""
+    return Trainer(config, train_dir, valid_dir, out_dir, init=init, resume=resume, device=device).run()
