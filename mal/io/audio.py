@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
+from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
 import numpy as np
@@ -13,31 +15,83 @@ from mal.io.atomic import atomic_path
 
 PathLike = Union[str, os.PathLike]
 
+#: libsndfile's log line for a WAV whose data chunk is longer than the bytes in the file.
+_SHORT_DATA = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+#: Data sizes that streaming writers put in headers when the length is unknown.
+_STREAMED_SIZE = 0x7FFFF000
+
 
 class AudioError(ValueError):
     """Audio that cannot be used; the message names the utterance and the file."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a header says about an entry: rate, length in samples and channel count."""
+
+    sample_rate: int
+    num_samples: int
+    channels: int
 
 
 def _where(entry: str, key: Optional[str]) -> str:
     return f"utterance '{key}' ({entry})" if key else f"{entry}"
 
 
-def _read_pipe(command: str, where: str) -> Tuple[np.ndarray, int]:
+def entry_kind(entry: str) -> str:
+    """``"pipe"`` for ``cmd |``, ``"ark"`` for ``foo.ark:123``, else ``"file"``."""
+    entry = entry.strip()
+    if entry.endswith("|"):
+        return "pipe"
+    if ".ark:" in entry:
+        return "ark"
+    return "file"
+
+
+def _check_not_truncated(sound: sf.SoundFile, where: str) -> None:
+    """Raise when a WAV header promises more data than the file holds (a cut-off copy)."""
+    match = _SHORT_DATA.search(sound.extra_info or "")
+    if match:
+        declared, present = int(match.group(1)), int(match.group(2))
+        if 0 < declared < _STREAMED_SIZE and present < declared:
+            raise AudioError(f"{where}: truncated file: header declares {declared} data bytes, only {present} present")
+
+
+def _decode(source, where: str) -> Tuple[np.ndarray, int]:
+    with sf.SoundFile(source) as sound:
+        _check_not_truncated(sound, where)
+        data = sound.read(dtype="float32", always_2d=True)
+        return data, int(sound.samplerate)
+
+
+def _run_pipe(command: str, where: str) -> bytes:
     proc = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip().splitlines()
         raise AudioError(f"{where}: pipe command failed with exit code {proc.returncode}: {err[-1] if err else ''}")
     if not proc.stdout:
         raise AudioError(f"{where}: pipe command produced no audio")
-    return sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
+    return proc.stdout
 
 
-def _read_ark(entry: str) -> Tuple[np.ndarray, int]:
+def _ark_path(entry: str) -> str:
+    return entry[: entry.rindex(".ark:") + len(".ark")]
+
+
+def _read_ark(entry: str, where: str) -> Tuple[np.ndarray, int]:
     import kaldiio
 
+    ark = _ark_path(entry)
+    if not os.path.isfile(ark):
+        raise AudioError(f"{where}: ark file {ark} not found")
+    offset = re.match(r"\d+", entry[len(ark) + 1 :])
+    if offset is None:
+        raise AudioError(f"{where}: expected '<file>.ark:<byte offset>'")
+    if int(offset.group()) >= os.path.getsize(ark):
+        raise AudioError(f"{where}: offset {offset.group()} is past the end of {ark} ({os.path.getsize(ark)} bytes)")
     loaded = kaldiio.load_mat(entry)
     if not isinstance(loaded, tuple):
-        raise AudioError(f"{entry}: ark entry holds a matrix, not audio")
+        raise AudioError(f"{where}: ark entry holds a matrix, not audio")
     rate, data = loaded
     data = np.asarray(data)
     if data.dtype == np.int16:
@@ -49,21 +103,44 @@ def _read_ark(entry: str) -> Tuple[np.ndarray, int]:
 
 
 def load_raw(entry: str, key: Optional[str] = None) -> Tuple[np.ndarray, int]:
-    """Decode a wav.scp value into ``(samples[T, C] float32, rate)`` without checks."""
+    """Decode a wav.scp value into ``(samples[T, C] float32, rate)``; only decoding is checked."""
     where = _where(entry, key)
     entry = entry.strip()
     try:
-        if entry.endswith("|"):
-            return _read_pipe(entry[:-1], where)
-        if ".ark:" in entry:
-            return _read_ark(entry)
+        kind = entry_kind(entry)
+        if kind == "pipe":
+            return _decode(io.BytesIO(_run_pipe(entry[:-1], where)), where)
+        if kind == "ark":
+            return _read_ark(entry, where)
         if not os.path.exists(entry):
             raise AudioError(f"{where}: file not found")
-        return sf.read(entry, dtype="float32", always_2d=True)
+        return _decode(entry, where)
     except AudioError:
         raise
     except Exception as e:  # soundfile/kaldiio raise many types for corrupt data
-        raise AudioError(f"{where}: cannot decode audio: {e}") from None
+        raise AudioError(f"{where}: cannot decode audio: {str(e) or type(e).__name__}") from None
+
+
+def audio_info(entry: str, key: Optional[str] = None) -> AudioInfo:
+    """Rate, length and channels of an entry; plain files are not decoded (header only).
+
+    Pipes and ark entries are decoded, since their headers cannot be read on their own.
+    """
+    where = _where(entry, key)
+    entry = entry.strip()
+    if entry_kind(entry) != "file":
+        data, rate = load_raw(entry, key)
+        return AudioInfo(rate, data.shape[0], data.shape[1])
+    if not os.path.exists(entry):
+        raise AudioError(f"{where}: file not found")
+    try:
+        with sf.SoundFile(entry) as sound:
+            _check_not_truncated(sound, where)
+            return AudioInfo(int(sound.samplerate), int(sound.frames), int(sound.channels))
+    except AudioError:
+        raise
+    except Exception as e:
+        raise AudioError(f"{where}: cannot read audio header: {e}") from None
 
 
 def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -75,6 +152,36 @@ def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return soxr.resample(wav, orig_sr, target_sr, quality="HQ").astype(np.float32)
 
 
+def resampled_length(num_samples: int, orig_sr: int, target_sr: int) -> int:
+    """The length :func:`resample` returns (soxr rounds ``n * target / orig`` half up)."""
+    return (2 * num_samples * target_sr + orig_sr) // (2 * orig_sr)
+
+
+def check_info(info: AudioInfo, where: str, sample_rate: Optional[int] = None, mono: bool = True) -> None:
+    """Raise AudioError for empty audio, extra channels (when ``mono``) or a wrong rate."""
+    if info.num_samples == 0:
+        raise AudioError(f"{where}: empty audio (0 samples)")
+    if mono and info.channels != 1:
+        raise AudioError(f"{where}: expected mono audio, got {info.channels} channels")
+    if sample_rate is not None and info.sample_rate != sample_rate:
+        raise AudioError(f"{where}: sample rate {info.sample_rate} Hz, expected {sample_rate} Hz")
+
+
+def check_samples(
+    data: np.ndarray,
+    rate: int,
+    where: str,
+    sample_rate: Optional[int] = None,
+    mono: bool = True,
+) -> None:
+    """:func:`check_info` on decoded ``[T, C]`` samples, and raise for NaN/inf samples."""
+    check_info(AudioInfo(rate, data.shape[0], data.shape[1]), where, sample_rate, mono)
+    finite = np.isfinite(data).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise AudioError(f"{where}: audio contains NaN or inf samples (first at sample {bad})")
+
+
 def read_audio(
     entry: str,
     sample_rate: Optional[int] = None,
@@ -84,23 +191,17 @@ def read_audio(
 ) -> Tuple[np.ndarray, int]:
     """Read one wav.scp value as float32 samples in [-1, 1].
 
-    Raises AudioError naming the utterance for: missing or undecodable files, failing pipes,
-    empty audio, NaN/inf samples, more than one channel when ``mono`` and a sample rate that
-    differs from ``sample_rate`` (unless ``resample_to_rate``).
+    Raises AudioError naming the utterance for: missing, truncated or undecodable files, failing
+    pipes, empty audio, NaN/inf samples, more than one channel when ``mono`` and a sample rate
+    that differs from ``sample_rate`` (unless ``resample_to_rate``, which resamples with soxr).
+    Returns ``[T]`` when ``mono`` else ``[T, C]``.
     """
     data, rate = load_raw(entry, key)
     where = _where(entry, key)
-    if data.shape[0] == 0:
-        raise AudioError(f"{where}: empty audio (0 samples)")
+    check_samples(data, rate, where, None if resample_to_rate else sample_rate, mono)
     if mono:
-        if data.shape[1] != 1:
-            raise AudioError(f"{where}: expected mono audio, got {data.shape[1]} channels")
         data = data[:, 0]
-    if not np.all(np.isfinite(data)):
-        raise AudioError(f"{where}: audio contains NaN or inf samples")
     if sample_rate is not None and rate != sample_rate:
-        if not resample_to_rate:
-            raise AudioError(f"{where}: sample rate {rate} Hz, expected {sample_rate} Hz")
         data, rate = resample(data, rate, sample_rate), sample_rate
     return np.ascontiguousarray(data, dtype=np.float32), int(rate)
 

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from mal.io.audio import AudioError, read_audio
-from mal.io.scp import ScpError, read_scp
+from mal.io.scp import ScpError, write_scp
+from mal.io.tables import Segment, is_audio_scp, scan_tables, spk2utt_from_utt2spk, table_problems
 
 PathLike = Union[str, os.PathLike]
 
-#: Files that hold one audio entry per key (the mixture first).
+#: Files that hold one audio entry per key (the mixture first); spkN/noiseN/dereverbN also count.
 AUDIO_SCPS = ("wav.scp", "spk1.scp", "noise1.scp")
 
 
@@ -20,10 +21,29 @@ class DataDirError(ValueError):
     """An unusable data directory; the message names the file and key."""
 
 
-class DataDir:
-    """Read access to a Kaldi data dir; utterance keys come from wav.scp (or segments)."""
+def _summary(problems: List[str], path: Path) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{problems[0]} (and {len(problems) - 1} more problems; list them with: mal-validate-data-dir {path} --no-audio)"
 
-    def __init__(self, path: PathLike, sample_rate: Optional[int] = None, resample: bool = False):
+
+class DataDir:
+    """Read access to a Kaldi data dir; utterance keys come from wav.scp (or segments).
+
+    With ``check_tables`` (the default) construction fails fast, naming file, line and key,
+    when a table is malformed or unsorted (ScpError) or when tables disagree (DataDirError):
+    keys of wav.scp vs spkN/noiseN.scp, utterance tables vs wav.scp/segments, spk2utt vs utt2spk.
+    Audio itself is checked when read (AudioError). With ``segments``, audio tables are keyed by
+    recording and :meth:`audio` cuts the utterance out of its recording.
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        sample_rate: Optional[int] = None,
+        resample: bool = False,
+        check_tables: bool = True,
+    ):
         self.path = Path(path)
         if not self.path.is_dir():
             raise DataDirError(f"{self.path}: data directory not found")
@@ -31,20 +51,23 @@ class DataDir:
             raise DataDirError(f"{self.path}/wav.scp: file not found (every data dir needs one)")
         self.sample_rate = sample_rate
         self.resample = resample
-        self.tables: Dict[str, Dict[str, str]] = {}
-        for name in os.listdir(self.path):
-            if name.endswith(".scp") or name in ("utt2spk", "spk2utt", "utt2num_samples", "segments", "text"):
-                self.tables[name] = read_scp(self.path / name)
-        self.segments: Optional[Dict[str, Tuple[str, float, float]]] = None
+        scans = scan_tables(self.path, require_sorted=check_tables)
+        line_problems = [p for scan in scans.values() for p in scan.problems]
+        if line_problems:
+            raise ScpError(_summary(line_problems, self.path))
+        if check_tables:
+            problems = table_problems(scans, self.path)
+            if problems:
+                raise DataDirError(_summary(problems, self.path))
+        self.tables: Dict[str, Dict[str, str]] = {name: scan.table for name, scan in scans.items()}
+        self.segments: Optional[Dict[str, Segment]] = None
         if "segments" in self.tables:
             self.segments = {}
             for utt, value in self.tables["segments"].items():
-                parts = value.split()
                 try:
-                    rec, start, end = parts[0], float(parts[1]), float(parts[2])
-                except (IndexError, ValueError):
-                    raise DataDirError(f"{self.path}/segments: utterance '{utt}': expected '<utt> <rec> <start> <end>'") from None
-                self.segments[utt] = (rec, start, end)
+                    self.segments[utt] = Segment.parse(value)
+                except ValueError as e:
+                    raise DataDirError(f"{scans['segments'].where(utt)}: utterance '{utt}': {e}") from None
 
     @property
     def keys(self) -> List[str]:
@@ -66,24 +89,67 @@ class DataDir:
         table = self.tables.get("utt2num_samples")
         if table is None:
             return None
-        try:
-            return {k: int(v) for k, v in table.items()}
-        except ValueError as e:
-            raise DataDirError(f"{self.path}/utt2num_samples: {e}") from None
+        lengths = {}
+        for key, value in table.items():
+            try:
+                lengths[key] = int(value)
+            except ValueError:
+                raise DataDirError(f"{self.path}/utt2num_samples: key '{key}': '{value}' is not an integer") from None
+        return lengths
+
+    def read(self, key: str, scp: str = "wav.scp") -> Tuple[np.ndarray, int]:
+        """``(samples, rate)`` of utterance ``key`` from ``scp`` (float32, mono).
+
+        Audio tables are checked against utt2num_samples when it lists ``key``.
+        """
+        table = self.table(scp)
+        if self.segments is not None and is_audio_scp(scp):
+            wav, rate = self._read_segment(key, scp, table)
+        elif key not in table:
+            raise DataDirError(f"{self.path}/{scp}: key '{key}' missing")
+        else:
+            wav, rate = read_audio(table[key], self.sample_rate, self.resample, key=key)
+        expected = self.tables.get("utt2num_samples", {}).get(key, "")
+        if is_audio_scp(scp) and expected.isdigit() and int(expected) != len(wav):
+            raise DataDirError(
+                f"{self.path}/{scp}: key '{key}': {len(wav)} samples but utt2num_samples says {expected}"
+                " (rerun mal-compute-lengths)"
+            )
+        return wav, rate
+
+    def _read_segment(self, key: str, scp: str, table: Dict[str, str]) -> Tuple[np.ndarray, int]:
+        assert self.segments is not None
+        if key not in self.segments:
+            raise DataDirError(f"{self.path}/segments: utterance '{key}' missing")
+        segment = self.segments[key]
+        if segment.recording not in table:
+            raise DataDirError(
+                f"{self.path}/segments: utterance '{key}' names recording '{segment.recording}' missing from {scp}"
+            )
+        wav, rate = read_audio(table[segment.recording], self.sample_rate, self.resample, key=key)
+        start, end = segment.bounds(rate)
+        if end > len(wav):
+            raise DataDirError(
+                f"{self.path}/segments: utterance '{key}': ends at {segment.end} s but recording "
+                f"'{segment.recording}' in {scp} is {len(wav) / rate:.3f} s long"
+            )
+        return wav[start:end], rate
 
     def audio(self, key: str, scp: str = "wav.scp") -> np.ndarray:
         """Samples of utterance ``key`` from ``scp`` (float32, mono)."""
-        table = self.table(scp)
-        if self.segments is not None and scp == "wav.scp":
-            rec, start, end = self.segments[key]
-            if rec not in table:
-                raise DataDirError(f"{self.path}/segments: utterance '{key}' names recording '{rec}' missing from {scp}")
-            wav, rate = read_audio(table[rec], self.sample_rate, self.resample, key=rec)
-            return wav[int(round(start * rate)) : int(round(end * rate))]
-        if key not in table:
-            raise DataDirError(f"{self.path}/{scp}: key '{key}' missing")
-        wav, _ = read_audio(table[key], self.sample_rate, self.resample, key=key)
-        return wav
+        return self.read(key, scp)[0]
+
+    def read_aligned(self, key: str, scps: Sequence[str] = ("wav.scp", "spk1.scp")) -> List[np.ndarray]:
+        """Samples of ``key`` from each of ``scps``; DataDirError unless rates and lengths agree."""
+        signals = [self.read(key, scp) for scp in scps]
+        wav0, rate0 = signals[0]
+        for scp, (wav, rate) in zip(scps[1:], signals[1:]):
+            if rate != rate0 or len(wav) != len(wav0):
+                raise DataDirError(
+                    f"{self.path}/{scp}: key '{key}': {len(wav)} samples at {rate} Hz but {scps[0]} has "
+                    f"{len(wav0)} samples at {rate0} Hz (mixture and reference must be aligned)"
+                )
+        return [wav for wav, _ in signals]
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -92,4 +158,24 @@ class DataDir:
         return f"DataDir({str(self.path)!r}, {len(self)} utterances)"
 
 
-__all__ = ["AUDIO_SCPS", "AudioError", "DataDir", "DataDirError", "ScpError"]
+def write_data_dir(path: PathLike, tables: Mapping[str, Mapping[str, object]]) -> Path:
+    """Write each table (file name -> {key: value}) sorted and atomically into ``path``.
+
+    Values may be strings, numbers or sequences (joined with spaces). When ``utt2spk`` is given,
+    ``spk2utt`` is regenerated from it (any ``spk2utt`` passed in is replaced).
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tables = dict(tables)
+    for name in tables:
+        if not name or os.sep in name or name in (".", ".."):
+            raise DataDirError(f"{path}: invalid table name {name!r}")
+    if "utt2spk" in tables:
+        utt2spk = {utt: str(spk) for utt, spk in tables["utt2spk"].items()}
+        tables["spk2utt"] = spk2utt_from_utt2spk(utt2spk)
+    for name, table in tables.items():
+        write_scp(path / name, table)
+    return path
+
+
+__all__ = ["AUDIO_SCPS", "AudioError", "DataDir", "DataDirError", "ScpError", "write_data_dir"]
