@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""Real-time factor of enhancement on ONE CPU thread, offline and streaming where supported.
+
+    python bench/enhance_speed.py [--seconds 10] [--config conf/x.yaml ...] [--repeats 3]
+
+Benchmarks every registered model with its default configuration, the causal variant of
+models that can stream, and the ``model:`` section of each ``--config`` training YAML.
+RTF = processing time / audio duration (best of ``--repeats``); offline uses the mal-enhance
+defaults (10 s chunks, 1 s overlap), streaming feeds 16 ms blocks. Prints a Markdown table;
+the default model's offline RTF is checked against ``--target``.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+import numpy as np
+import torch
+import yaml
+
+from mal.enhance.chunked import enhance_chunked
+from mal.enhance.streaming import enhance_streaming
+from mal.models import MODEL_REGISTRY, build_model, model_class
+
+
+@dataclass
+class Row:
+    label: str
+    params: int
+    offline_rtf: float
+    streaming_rtf: Optional[float]
+    is_default: bool
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up (allocations, lazy init)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bench_model(label: str, name: str, conf: dict, wav: np.ndarray, repeats: int, is_default: bool) -> Row:
+    torch.manual_seed(0)
+    model = build_model(name, **conf).eval()
+    seconds = len(wav) / model.sample_rate
+    offline = best_time(lambda: enhance_chunked(model, wav), repeats) / seconds
+    streaming = None
+    if model.causal and getattr(model, "supports_streaming", False):
+        streaming = best_time(lambda: enhance_streaming(model, wav), repeats) / seconds
+    params = sum(p.numel() for p in model.parameters())
+    return Row(label, params, offline, streaming, is_default)
+
+
+def has_causal_option(name: str) -> bool:
+    return "causal" in inspect.signature(model_class(name).__init__).parameters
+
+
+def test_signal(seconds: float, rate: int = 16000) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * rate)) / rate
+    speech = 0.1 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+    return (speech + 0.03 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=10.0, help="audio length")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per case (best is reported)")
+    p.add_argument("--config", action="append", default=[], help="training YAML; its model: {name, conf} is benchmarked")
+    p.add_argument("--models", help="comma-separated registry names (default: all)")
+    p.add_argument("--default-model", default="tfmask", help="the model whose offline RTF must meet --target")
+    p.add_argument("--target", type=float, default=0.02, help="RTF target for the default model")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
+    torch.set_num_threads(1)
+    wav = test_signal(args.seconds)
+    names = args.models.split(",") if args.models else sorted(MODEL_REGISTRY)
+    rows: List[Row] = []
+    for name in names:
+        rows.append(bench_model(name, name, {}, wav, args.repeats, name == args.default_model))
+        if has_causal_option(name):
+            rows.append(bench_model(f"{name} (causal)", name, {"causal": True}, wav, args.repeats, False))
+    for path in args.config:
+        with open(path, encoding="utf-8") as f:
+            model = (yaml.safe_load(f) or {}).get("model") or {}
+        if "name" not in model:
+            print(f"{path}: no model: {{name: ...}} section", file=sys.stderr)
+            return 1
+        rows.append(bench_model(f"{model['name']} ({path})", model["name"], model.get("conf") or {}, wav, args.repeats, False))
+
+    print(f"Enhancement speed, 1 CPU thread, {args.seconds:g} s of 16 kHz audio, best of {args.repeats}")
+    print()
+    print("| model | params | offline RTF | streaming RTF | target |")
+    print("|---|---:|---:|---:|---|")
+    ok = True
+    for r in rows:
+        stream = f"{r.streaming_rtf:.4f}" if r.streaming_rtf is not None else "-"
+        target = "-"
+        if r.is_default:
+            met = r.offline_rtf <= args.target
+            ok &= met
+            target = f"<= {args.target:g}: {'met' if met else 'MISSED'}"
+        print(f"| {r.label} | {r.params / 1e6:.3f} M | {r.offline_rtf:.4f} | {stream} | {target} |")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
