@@ -208,3 +208,14 @@ def test_streaming_a_non_causal_model_fails_clearly(setup, tmp_path, capsys):
     assert main(["--model", str(model), "--streaming", str(root / "in" / "u1.wav"), str(tmp_path / "x.wav")]) == 1
     assert "not causal" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_packed_archive_enhances_like_its_checkpoint(setup, tmp_path, monkeypatch):
+    pack = pytest.importorskip("mal.train.pack")
+    root, model = setup
+    monkeypatch.setenv("MAL_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "config.yaml").write_text("sample_rate: 16000\nmodel: {name: tiny, conf: {channels: 4}}\n")
+    archive = pack.pack_model(model, tmp_path / "config.yaml", tmp_path / "model.tar.gz")
+    for name, m in (("pth", model), ("tar", archive)):
+        assert main(["--model", str(m), str(root / "in" / "u1.wav"), str(tmp_path / f"{name}.wav")]) == 0
+    np.testing.assert_array_equal(read(tmp_path / "tar.wav")[0], read(tmp_path / "pth.wav")[0])
