@@ -33,23 +33,10 @@ snr_high=15
 sets=train,valid,test,test_ood
 help_message=$(sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//')
 
-if [ -f utils/parse_options.sh ]; then
-    . utils/parse_options.sh
-else  # same semantics as Kaldi's parse_options.sh: --name value sets an existing variable
-    while [ $# -gt 0 ]; do
-        case "$1" in
-            --help|-h) echo "${help_message}"; exit 0 ;;
-            --*=*) name=${1%%=*}; value=${1#*=} ;;
-            --*) [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
-                 name=$1; value=$2; shift ;;
-            *) break ;;
-        esac
-        name=${name#--}; name=${name//-/_}
-        [ -n "$(eval echo "\${${name}+x}")" ] || { echo "$0: invalid option --${name}" >&2; exit 1; }
-        eval "${name}=\"\${value}\""
-        shift
-    done
-fi
+# Kaldi semantics: the recipe's utils/ (run.sh's cwd), else the repository's utils/.
+utils_dir=utils
+[ -f "${utils_dir}/parse_options.sh" ] || utils_dir="$(dirname "$0")/../../../utils"
+. "${utils_dir}/parse_options.sh"
 [ $# -eq 0 ] || { echo "$0: unexpected arguments: $*" >&2; echo "${help_message}" >&2; exit 1; }
 
 for tool in flite espeak-ng; do
