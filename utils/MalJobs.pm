@@ -310,32 +310,39 @@ sub run_array_job {
         exit 130;
     };
 
-    my %code;      # task -> exit code from its marker
-    my $delay = 0.5;
-    my ($last_status, $gone_since, %states) = (0, undef);
-    while (1) {
+    my %code;    # task -> exit code read from its marker
+    my $read_markers = sub {
         for my $job (@jobs) {
             next if defined $code{ $job->{id} };
-            my $marker = $marker_prefix . $job->{id};
-            next unless -f $marker;
-            open(my $m, '<', $marker) or next;
+            open(my $m, '<', $marker_prefix . $job->{id}) or next;
             my $line = <$m>;
             close $m;
             $code{ $job->{id} } = (defined $line && $line =~ /^(\d+)/) ? $1 : 1;
         }
-        last if keys %code == @jobs;
-        if (time() - $last_status >= 5) {
-            $last_status = time();
+        return keys %code == @jobs;
+    };
+    # Poll the markers (every 0.5 s, slowing to 5 s) and the scheduler (every 5 s). Once
+    # the scheduler has no active task left, missing markers get $sync_wait seconds to
+    # appear (a shared file system may lag), then count as failures.
+    my $sync_wait = $ENV{MAL_JOBS_SYNC_WAIT} // 10;
+    my ($delay, $next_status, $gone_since, %states) = (0.5, 0, undef);
+    until ($read_markers->()) {
+        if (time() >= $next_status) {
             my ($active, $st) = $backend->{status}->($job_id);
             %states = (%states, %{ $st || {} });
-            if (defined $active && !$active) { $gone_since //= time(); }
-            else { $gone_since = undef; }
-            # Finished without writing exit codes (killed, or a file system still syncing).
-            last if defined $gone_since && time() - $gone_since > ($ENV{MAL_JOBS_SYNC_WAIT} // 10);
+            if (defined $active && !$active) {
+                $gone_since //= time();
+                last if time() - $gone_since >= $sync_wait;
+            } else {
+                ($gone_since, $next_status) = (undef, time() + 5);
+            }
         }
-        sleep $delay;
-        $delay = $delay * 1.5 > 10 ? 10 : $delay * 1.5;
+        my $nap = $delay;
+        $nap = 0.5 if defined $gone_since && $nap > 0.5;
+        sleep $nap;
+        $delay = $delay * 1.5 > 5 ? 5 : $delay * 1.5;
     }
+    $read_markers->();
 
     my @failed;
     for my $job (@jobs) {
