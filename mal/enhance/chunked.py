@@ -16,9 +16,11 @@ import torch
 
 from mal.models.abs_model import AbsSEModel
 
-#: Default file level (RMS) the signal is scaled to before the model: -20 dBFS, the level of
-#: typical speech corpora, so a scale-dependent model sees inputs as loud as its training data.
-DEFAULT_NORM_RMS = 0.1
+#: Default file level (RMS) the signal is scaled to before the model: 0.05 = -26 dBFS, the
+#: middle of the training mixtures' levels (egs/mini_offline mixes clean speech at -33..-23 dBFS;
+#: DNS-style corpora use -25 dBFS), so a scale-dependent model (e.g. TFMaskNet's compressed
+#: magnitudes) sees inputs about as loud as in training, whatever the file's own level.
+DEFAULT_NORM_RMS = 0.05
 #: Below this RMS a file counts as silent and is not amplified (no division by ~0).
 SILENCE_RMS = 1e-5
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from mal.enhance.chunked import DEFAULT_NORM_RMS, EnhanceError, enhance_chunked
 from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS, check_streamable, enhance_streaming
@@ -146,7 +148,7 @@ def enhance_scp(
     keys = select_keys(table, key_file, wav_scp)
     written: Dict[str, str] = {}
     skipped, audio_seconds, started = 0, 0.0, time.perf_counter()
-    for key in keys:
+    for key in tqdm(keys, desc="enhance", unit="utt", disable=not sys.stderr.isatty()):
         path = output_path(out_dir, key)
         if skip_existing and path.is_file():
             written[key] = str(path)

@@ -24,13 +24,14 @@ class StreamingError(EnhanceError):
 
 
 def check_streamable(model: AbsSEModel) -> None:
-    """Raise StreamingError unless ``model`` is causal and has a ``streamer()``."""
+    """Raise StreamingError unless ``model`` is causal and streams (``supports_streaming``)."""
     name = type(model).__name__
     if not model.causal:
         raise StreamingError(
             f"{name} is not causal: streaming needs a model trained with 'causal: true' in its model conf"
         )
-    if not callable(getattr(model, "streamer", None)) or not getattr(model, "supports_streaming", True):
+    has_streamer = callable(getattr(model, "streamer", None))
+    if not has_streamer or not getattr(model, "supports_streaming", has_streamer):
         raise StreamingError(f"{name} is causal but has no streamer(); use offline (chunked) enhancement")
 
 

@@ -37,6 +37,10 @@ class FirModel(AbsSEModel):
     def decode(self, features: List[torch.Tensor], noisy: torch.Tensor) -> torch.Tensor:
         return torch.tanh(features[-1]).squeeze(1)
 
+    @property
+    def supports_streaming(self) -> bool:
+        return self.causal
+
     def streamer(self) -> "FirStreamer":
         return FirStreamer(self)
 

@@ -39,7 +39,7 @@ def test_non_causal_model_is_refused_by_name():
 
 def test_causal_model_without_streamer_is_refused():
     class NoStreamer(FirModel):
-        streamer = None
+        supports_streaming = False
 
     with pytest.raises(StreamingError, match="no streamer"):
         check_streamable(NoStreamer(causal=True))
