@@ -151,6 +151,13 @@ def _check_number(config: Dict[str, Any], section: str, key: str, source: str, k
     path = f"{section}.{key}"
     if value is None and allow_none:
         return
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            number = float(value)
+            value = int(number) if kind == int and number.is_integer() else number
+            config[section][key] = value
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(f"{source}: '{path}' must be a number, got {value!r}")
     if minimum is not None and (value <= minimum if strict else value < minimum):

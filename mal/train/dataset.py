@@ -12,12 +12,11 @@ import os
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from mal.io.audio import AudioError, read_audio
 from mal.io.datadir import DataDir, DataDirError
+from mal.io.lengths import compute_num_samples
 
 PathLike = Union[str, os.PathLike]
 
@@ -26,55 +25,45 @@ CLEAN_SCP = "spk1.scp"
 
 
 def check_paired_keys(data: DataDir) -> List[str]:
-    """Keys present in both wav.scp (or segments) and spk1.scp; a mismatch names the first missing key."""
+    """Utterance keys, after checking that spk1.scp covers them (first missing key named).
+
+    ``DataDir`` already checks key agreement between its tables at construction; this adds
+    that the clean reference exists at all, with a message aimed at training.
+    """
     keys = data.keys
     if not keys:
         raise DataDirError(f"{data.path}/{NOISY_SCP}: no utterances")
     if not data.has(CLEAN_SCP):
         raise DataDirError(f"{data.path}/{CLEAN_SCP}: file not found (training needs the clean reference of every utterance)")
     clean = data.table(CLEAN_SCP)
-    noisy_name = "segments" if data.segments is not None else NOISY_SCP
+    if data.segments is not None:  # audio tables are keyed by recording
+        needed = {u: data.segments[u].recording for u in keys}
+        missing = [u for u, rec in needed.items() if rec not in clean]
+        if missing:
+            raise DataDirError(f"{data.path}/{CLEAN_SCP}: recording '{needed[missing[0]]}' of utterance '{missing[0]}' is missing")
+        return keys
     missing = [k for k in keys if k not in clean]
     if missing:
         raise DataDirError(
-            f"{data.path}/{CLEAN_SCP}: utterance '{missing[0]}' of {noisy_name} is missing "
+            f"{data.path}/{CLEAN_SCP}: utterance '{missing[0]}' of {NOISY_SCP} is missing "
             f"({len(missing)} of {len(keys)} keys missing); run utils/fix_data_dir.sh or regenerate the data dir"
         )
     known = set(keys)
     extra = [k for k in clean if k not in known]
     if extra:
         raise DataDirError(
-            f"{data.path}/{CLEAN_SCP}: utterance '{extra[0]}' is not in {noisy_name} "
+            f"{data.path}/{CLEAN_SCP}: utterance '{extra[0]}' is not in {NOISY_SCP} "
             f"({len(extra)} extra keys); run utils/fix_data_dir.sh or regenerate the data dir"
         )
     return keys
 
 
-def _header_length(data: DataDir, key: str) -> int:
-    """Samples of ``key`` in wav.scp from the file header when possible, else by decoding."""
-    if data.segments is not None:
-        rec, start, end = data.segments[key]
-        rate = data.sample_rate
-        if rate is None:
-            raise DataDirError(f"{data.path}/segments: utterance '{key}': a sample rate is needed to compute its length")
-        return int(round(end * rate)) - int(round(start * rate))
-    entry = data.table(NOISY_SCP)[key].strip()
-    if not entry.endswith("|") and ".ark:" not in entry:
-        if not os.path.exists(entry):
-            raise AudioError(f"utterance '{key}' ({entry}): file not found")
-        try:
-            return int(sf.info(entry).frames)
-        except Exception as e:  # soundfile raises several types for corrupt headers
-            raise AudioError(f"utterance '{key}' ({entry}): cannot read the audio header: {e}") from None
-    wav, _ = read_audio(entry, data.sample_rate, data.resample, key=key)
-    return int(wav.shape[0])
-
-
 def utterance_lengths(data: DataDir, keys: Sequence[str]) -> Dict[str, int]:
-    """Samples per utterance: ``utt2num_samples`` when present (must cover every key), else headers."""
+    """Samples per utterance: ``utt2num_samples`` when present (must cover every key), else
+    measured from the audio headers (pipes and ark entries are decoded)."""
     table = data.num_samples()
     if table is None:
-        return {k: _header_length(data, k) for k in keys}
+        table = compute_num_samples(data.path, data.sample_rate)
     missing = [k for k in keys if k not in table]
     if missing:
         raise DataDirError(f"{data.path}/utt2num_samples: utterance '{missing[0]}' is missing; rerun mal-compute-lengths {data.path}")
@@ -94,14 +83,8 @@ class PairedUtterances:
         self.lengths = utterance_lengths(self.data, self.keys)
 
     def load(self, key: str) -> Tuple[np.ndarray, np.ndarray]:
-        """(noisy, clean) float32 arrays of equal length; AudioError names ``key`` otherwise."""
-        noisy = self.data.audio(key, NOISY_SCP)
-        clean = self.data.audio(key, CLEAN_SCP)
-        if noisy.shape[0] != clean.shape[0]:
-            raise AudioError(
-                f"utterance '{key}' in {self.data.path}: {NOISY_SCP} has {noisy.shape[0]} samples but "
-                f"{CLEAN_SCP} has {clean.shape[0]}; mixture and reference must be sample-aligned"
-            )
+        """(noisy, clean) float32 arrays of equal length; AudioError/DataDirError name ``key`` otherwise."""
+        noisy, clean = self.data.read_aligned(key, (NOISY_SCP, CLEAN_SCP))
         return noisy, clean
 
     def __len__(self) -> int:

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from mal.io.atomic import atomic_open
 from mal.losses import CombinedLoss, loss_class
+from mal.losses.time import si_sdr
 from mal.models import AbsSEModel, build_model, model_class
 from mal.train import distributed as dist_utils
 from mal.train.average import average_state_dicts
@@ -173,15 +174,6 @@ class NonFiniteGuard:
 
     def load_state_dict(self, state: Dict[str, int]) -> None:
         self.consecutive, self.total = int(state["consecutive"]), int(state["total"])
-
-
-def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Scale-invariant SDR in dB per row of [B, T] signals (zero-mean)."""
-    estimate = estimate - estimate.mean(-1, keepdim=True)
-    reference = reference - reference.mean(-1, keepdim=True)
-    scale = (estimate * reference).sum(-1, keepdim=True) / (reference.pow(2).sum(-1, keepdim=True) + eps)
-    target = scale * reference
-    return 10 * torch.log10(target.pow(2).sum(-1) + eps) - 10 * torch.log10((estimate - target).pow(2).sum(-1) + eps)
 
 
 # ---------------------------------------------------------------------------------------------
