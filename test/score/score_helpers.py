@@ -60,3 +60,35 @@ def write_scp_dir(directory: Path, name: str, signals: Dict[str, np.ndarray]) ->
     scp = directory / f"{name}.scp"
     scp.write_text("".join(lines))
     return scp
+
+
+def build_experiment(root: Path, speech: Dict[str, np.ndarray], metrics: str = "pesq_wb,stoi,sisdr") -> Dict[str, Path]:
+    """A small recipe tree scored with mal-score: data/test_a/{wav,spk1}.scp, exp/enhanced/test_a/
+    {sys_b,sys_a}/wav.scp, exp/scores/test_a/{noisy,sys_a,sys_b}/ (sys_a has a silent output and an
+    extra 'wer' file; sys_b has no sisdr file)."""
+    from mal.bin.score import main as score
+
+    data = root / "data" / "test_a"
+    data.mkdir(parents=True)
+    noisy = {k: add_noise(v, 0.0, seed=i) for i, (k, v) in enumerate(speech.items())}
+    sys_b = {k: add_noise(v, 15.0, seed=10 + i) for i, (k, v) in enumerate(speech.items())}
+    sys_a = {k: add_noise(v, 8.0, seed=20 + i) for i, (k, v) in enumerate(speech.items())}
+    sys_a["utt2"] = np.zeros_like(speech["utt2"])
+    (data / "wav.scp").write_text(write_scp_dir(root / "audio", "noisy", noisy).read_text())
+    (data / "spk1.scp").write_text(write_scp_dir(root / "audio", "clean", speech).read_text())
+    enhanced = root / "exp" / "enhanced" / "test_a"
+    scores = root / "exp" / "scores" / "test_a"
+    for name, signals in (("sys_b", sys_b), ("sys_a", sys_a)):
+        (enhanced / name).mkdir(parents=True)
+        (enhanced / name / "wav.scp").write_text(write_scp_dir(root / "audio", name, signals).read_text())
+    for name, est in (("noisy", data / "wav.scp"), ("sys_a", enhanced / "sys_a" / "wav.scp"),
+                      ("sys_b", enhanced / "sys_b" / "wav.scp")):
+        chosen = metrics if name != "sys_b" else ",".join(m for m in metrics.split(",") if m != "sisdr")
+        rc = score(["--ref-scp", str(data / "spk1.scp"), "--est-scp", str(est), "--out-dir", str(scores / name),
+                    "--metrics", chosen])
+        assert rc == 0, name
+    (scores / "sys_a" / "wer").write_text("utt1 0.25\nutt2 1.0\nutt3 0.5\n")
+    (scores / "sys_a" / "logdir").mkdir()  # job logs next to the scores are ignored
+    (scores / "sys_a" / "logdir" / "score.1.log").write_text("log\n")
+    return {"root": root, "data_root": root / "data", "enhanced_root": root / "exp" / "enhanced",
+            "scores_root": root / "exp" / "scores"}
