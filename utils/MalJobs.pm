@@ -254,6 +254,7 @@ t0=$(date +%s)
 bash -c "$cmd" >> "$log" 2>&1 < /dev/null
 ret=$?
 t1=$(date +%s)
+[ -n "$(tail -c 1 "$log")" ] && echo >> "$log"    # output without a final newline
 EOF
       . "echo \"# Accounting: time=\$((t1 - t0)) threads=$threads\" >> \"\$log\"\n"
       . <<'EOF';

@@ -68,7 +68,10 @@ sub run_job {
     waitpid($pid, 0);
     my $code = MalJobs::exit_code($?);
     my $seconds = int(time() - $t0 + 0.5);
-    open($fh, '>>', $job->{log}) or return $code || 1;
+    open($fh, '+<', $job->{log}) or return $code || 1;
+    seek($fh, -1, 2) and read($fh, my $last, 1);
+    seek($fh, 0, 2);
+    print $fh "\n" if defined $last && $last ne "\n";    # output without a final newline
     print $fh MalJobs::log_footer($code, $seconds, $threads);
     close $fh;
     return $code;
