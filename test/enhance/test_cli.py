@@ -104,7 +104,9 @@ def test_resampled_input_matches_enhancing_at_model_rate(setup, tmp_path):
 def test_one_file_mode_and_console_script(setup, tmp_path):
     root, model = setup
     out = tmp_path / "sub" / "out.wav"
-    assert main(["--model", str(model), str(root / "in" / "u3.wav"), str(out)]) == 0
+    torch.set_num_threads(2)
+    assert main(["--model", str(model), str(root / "in" / "u3.wav"), str(out), "--num-threads", "1"]) == 0
+    assert torch.get_num_threads() == 1
     y, rate = read(out)
     x, _ = read(root / "in" / "u3.wav")
     assert rate == 8000 and y.shape == x.shape and np.all(np.isfinite(y))
