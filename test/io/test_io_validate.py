@@ -113,3 +113,19 @@ def test_segments_dir_is_valid_and_checks_lengths(tmp_path):
         f"{data_dir}/utt2num_samples:4: key '{utts[3]}': utt2num_samples says 4001 but the audio has 4000 samples; "
         "rerun mal-compute-lengths"
     ]
+
+
+def test_truncated_flac_is_found_when_decoding(tmp_path):
+    import soundfile as sf
+
+    data_dir = make_good_data_dir(tmp_path)
+    wav_scp = DataDir(data_dir).table("wav.scp")
+    flac = tmp_path / "cut.flac"
+    sf.write(str(flac), np.random.default_rng(0).uniform(-0.5, 0.5, NUM_SAMPLES), SAMPLE_RATE, subtype="PCM_16")
+    flac.write_bytes(flac.read_bytes()[: flac.stat().st_size // 2])
+    wav_scp[KEYS[2]] = str(flac)
+    write_scp(data_dir / "wav.scp", wav_scp)
+    problems = validate_data_dir(data_dir, SAMPLE_RATE)
+    assert any(p.startswith(f"{data_dir}/wav.scp:3: utterance '{KEYS[2]}'") and "cannot decode" in p for p in problems), problems
+    with pytest.raises(AudioError, match=f"'{KEYS[2]}'"):
+        DataDir(data_dir, SAMPLE_RATE).audio(KEYS[2])
