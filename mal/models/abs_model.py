@@ -35,6 +35,16 @@ class AbsSEModel(nn.Module, ABC):
     def causal(self) -> bool:
         return bool(getattr(self, "_causal", False))
 
+    @property
+    def supports_streaming(self) -> bool:
+        """True when ``streamer()`` works (causal models that implement it)."""
+        return False
+
+    def streamer(self):
+        """A stateful block processor: ``feed(chunk[T]) -> Tensor``, ``flush() -> Tensor``; their
+        concatenated outputs equal ``forward``. Only where ``supports_streaming`` is True."""
+        raise NotImplementedError(f"{type(self).__name__} cannot stream; use offline (chunked) enhancement")
+
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(wav), wav)
 
