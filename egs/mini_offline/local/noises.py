@@ -22,6 +22,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 import soxr
+from scipy.fft import next_fast_len
 
 TRAIN_KINDS = ("babble", "brown", "hum", "music", "pink", "white")
 OOD_KINDS = ("alerts", "chatter", "siren")
@@ -128,11 +129,12 @@ def white(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
 
 def _coloured(rng: np.random.Generator, n: int, ctx: NoiseContext, exponent: float) -> np.ndarray:
     """Gaussian noise whose power falls as 1/f**exponent above 20 Hz."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n, d=1.0 / ctx.sample_rate)
+    size = next_fast_len(n, real=True)  # FFTs of prime lengths are slow
+    spectrum = np.fft.rfft(rng.standard_normal(size))
+    freqs = np.fft.rfftfreq(size, d=1.0 / ctx.sample_rate)
     spectrum *= 1.0 / np.maximum(freqs, 20.0) ** (exponent / 2)
     spectrum[0] = 0.0
-    return np.fft.irfft(spectrum, n).astype(np.float32)
+    return np.fft.irfft(spectrum, size)[:n].astype(np.float32)
 
 
 def pink(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
@@ -149,10 +151,13 @@ def hum(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
     f0 = float(rng.choice([50.0, 60.0])) * rng.uniform(0.99, 1.01)
     num_harmonics = int(rng.integers(8, int(3000 // f0)))
     decay = rng.uniform(0.5, 1.5)
-    x = np.zeros(n)
+    # one period of the waveform on a fine phase grid, then read at the running phase
+    grid = np.linspace(0, 2 * np.pi, 8192, endpoint=False)
+    period = np.zeros(grid.size)
     for k in range(1, num_harmonics + 1):
         weight = (2.0 if k % 2 else 1.0) * k ** -decay * rng.uniform(0.3, 1.0)
-        x += weight * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
+        period += weight * np.sin(k * grid + rng.uniform(0, 2 * np.pi))
+    x = np.interp(np.mod(2 * np.pi * f0 * t, 2 * np.pi), grid, period, period=2 * np.pi)
     x *= 1 + 0.2 * np.sin(2 * np.pi * rng.uniform(0.1, 2.0) * t + rng.uniform(0, 2 * np.pi))
     x /= np.sqrt(np.mean(x ** 2))
     return (x + 0.03 * rng.standard_normal(n)).astype(np.float32)
