@@ -1,0 +1,167 @@
+"""TFMaskNet specifics: pass-through init, bounded mask, streaming == offline, latency."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from mal.models.layers import bounded_complex_mask
+from mal.models.tfmask import TFMaskNet
+from model_cases import noisy_pair, randomize_mask_head, speech_like
+
+STREAM_CONFIGS = [
+    {"n_fft": 256, "hop_length": 64, "channels": [4, 8], "rnn_hidden": 16},
+    {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "rnn_hidden": 16, "time_kernel": 3, "rnn_type": "lstm", "rnn_layers": 2},
+    {"channels": [4, 4, 4], "rnn_hidden": 16, "features": ["compressed", "log"], "window": "hann"},
+]
+
+
+def causal_model(conf, seed=0) -> TFMaskNet:
+    torch.manual_seed(seed)
+    model = TFMaskNet(causal=True, **conf).eval()
+    randomize_mask_head(model, seed=seed)
+    return model
+
+
+def stream(model: TFMaskNet, wav: torch.Tensor, chunk_sizes) -> torch.Tensor:
+    streamer = model.streamer()
+    outs, start, i = [], 0, 0
+    while start < len(wav):
+        size = chunk_sizes[i % len(chunk_sizes)]
+        outs.append(streamer.feed(wav[start : start + size]))
+        start, i = start + size, i + 1
+    outs.append(streamer.flush())
+    return torch.cat(outs)
+
+
+def test_untrained_model_passes_input_through():
+    model = TFMaskNet(n_fft=256, hop_length=64, channels=[4, 8], rnn_hidden=16)
+    noisy, _ = noisy_pair(0.5, seed=2)
+    with torch.no_grad():
+        out = model(noisy[None])[0]
+    torch.testing.assert_close(out, noisy, atol=1e-5, rtol=0)
+
+
+def test_mask_is_identity_below_one_and_bounded_above():
+    g = torch.Generator().manual_seed(0)
+    small_r, small_i = torch.rand(1000, generator=g) * 0.6 - 0.8, torch.rand(1000, generator=g) * 0.4 - 0.2
+    real, imag = bounded_complex_mask(small_r, small_i, 2.0)  # |1 + delta| <= 1 here
+    assert ((1 + small_r) ** 2 + small_i**2 <= 1).all()
+    torch.testing.assert_close(real, 1 + small_r)
+    torch.testing.assert_close(imag, small_i)
+    big_r, big_i = torch.randn(1000, generator=g) * 100, torch.randn(1000, generator=g) * 100
+    real, imag = bounded_complex_mask(big_r, big_i, 2.0)
+    mag = torch.sqrt(real**2 + imag**2)
+    assert mag.max() <= 2.0 + 1e-6
+    phase_in, phase_out = torch.atan2(big_i, 1 + big_r), torch.atan2(imag, real)
+    torch.testing.assert_close(phase_out, phase_in, atol=1e-4, rtol=0)
+    # gradients are finite where the mask is zero (full suppression)
+    d = torch.tensor([-1.0, 0.0], requires_grad=True)
+    r, i = bounded_complex_mask(d[:1], d[1:], 2.0)
+    (r + i).sum().backward()
+    assert torch.isfinite(d.grad).all()
+
+
+def test_model_output_follows_mask_bound():
+    """A saturated head amplifies by mask_bound, no more (sqrt-Hann at 75% overlap is a tight
+    frame, so the output energy is the masked STFT's energy)."""
+    model = TFMaskNet(n_fft=256, hop_length=64, channels=[4], rnn_hidden=16, mask_bound=1.5)
+    with torch.no_grad():
+        model.decoder[-1].conv.bias.fill_(50.0)
+    x = speech_like(0.5)[None]
+    with torch.no_grad():
+        y = model(x)
+    ratio = (y.norm() / x.norm()).item()
+    assert 1.45 < ratio <= 1.5 * 1.001
+
+
+@pytest.mark.parametrize("conf", STREAM_CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("chunks", [[1], [7], [64], [300, 1, 513], [5000], [16001]], ids=str)
+def test_streamer_matches_offline(conf, chunks):
+    model = causal_model(conf)
+    noisy, _ = noisy_pair(1.0, seed=4)
+    noisy = noisy[:4001] if chunks == [1] else noisy[:-1]  # not a multiple of the hop
+    with torch.no_grad():
+        offline = model(noisy[None])[0]
+    streamed = stream(model, noisy, chunks)
+    assert streamed.shape == offline.shape
+    assert (streamed - offline).abs().max() < 1e-4
+    assert (offline - noisy).abs().max() > 1e-2  # the mask really changes the signal
+
+
+def test_streamer_matches_offline_for_random_chunks():
+    model = causal_model(STREAM_CONFIGS[0], seed=3)
+    wav = speech_like(0.8, seed=5)
+    rng = random.Random(0)
+    sizes = [rng.randint(1, 700) for _ in range(200)]
+    with torch.no_grad():
+        offline = model(wav[None])[0]
+    assert (stream(model, wav, sizes) - offline).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("length", [1, 50, 257, 700])
+def test_streamer_handles_signals_shorter_than_a_window(length):
+    model = causal_model(STREAM_CONFIGS[2])
+    wav = torch.randn(length) * 0.1
+    with torch.no_grad():
+        offline = model(wav[None])[0]
+    for chunks in ([length], [3]):
+        assert (stream(model, wav, chunks) - offline).abs().max() < 1e-4
+
+
+def test_streamer_latency_is_at_most_one_window():
+    model = causal_model(STREAM_CONFIGS[2])
+    assert model.algorithmic_latency == 511
+    streamer = model.streamer()
+    wav = speech_like(0.5)
+    fed = emitted = 0
+    for start in range(0, len(wav), 100):
+        emitted += streamer.feed(wav[start : start + 100]).numel()
+        fed = min(start + 100, len(wav))
+        assert emitted >= fed - model.algorithmic_latency
+        assert emitted <= fed
+    assert emitted + streamer.flush().numel() == len(wav)
+
+
+def test_streamer_needs_a_causal_model_and_ends_at_flush():
+    model = TFMaskNet(channels=[4], rnn_hidden=8)
+    assert not model.supports_streaming
+    with pytest.raises(RuntimeError, match="causal"):
+        model.streamer()
+    model = TFMaskNet(channels=[4], rnn_hidden=8, causal=True)
+    assert model.supports_streaming
+    streamer = model.streamer()
+    streamer.feed(torch.zeros(1000))
+    streamer.flush()
+    with pytest.raises(RuntimeError, match="flush"):
+        streamer.feed(torch.zeros(10))
+
+
+def test_streamer_keeps_no_autograd_graph():
+    model = causal_model(STREAM_CONFIGS[0])
+    out = model.streamer().feed(torch.randn(2000, requires_grad=True))
+    assert not out.requires_grad
+
+
+def test_skips_false_decoder_uses_only_the_bottleneck():
+    torch.manual_seed(0)
+    for skips in (True, False):
+        model = TFMaskNet(n_fft=256, hop_length=64, channels=[4, 8], rnn_hidden=16, skips=skips).eval()
+        randomize_mask_head(model)
+        x = speech_like(0.3)[None]
+        with torch.no_grad():
+            feats = model.encode(x)
+            poked = [f + 1.0 for f in feats[:-1]] + [feats[-1]]
+            same = torch.equal(model.decode(feats, x), model.decode(poked, x))
+        assert same is (not skips)
+
+
+def test_gradients_through_encoder_of_silence_are_finite():
+    """MAL runs the encoder on enhanced speech, which may contain digital silence."""
+    model = TFMaskNet(n_fft=256, hop_length=64, channels=[4, 8], rnn_hidden=16, features=["compressed", "log"])
+    wav = torch.zeros(1, 4000)
+    wav[0, 2000:] = speech_like(0.125)
+    wav.requires_grad_(True)
+    sum(f.abs().mean() for f in model.encode(wav)).backward()
+    assert torch.isfinite(wav.grad).all()
