@@ -463,7 +463,7 @@ class Trainer:
             if not loss_ok:
                 reason = "non-finite loss (" + ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items()) + ")"
             elif not grad_ok:
-                reason = f"non-finite gradient norm (loss {float(loss):.4g})"
+                reason = f"non-finite gradient norm (loss {float(loss.detach()):.4g})"
             else:
                 reason = "non-finite loss or gradient in another process"
             self.guard.bad(self.step, reason)
