@@ -8,7 +8,7 @@ use warnings;
 use Cwd qw(getcwd);
 use File::Basename qw(basename dirname);
 use File::Path qw(make_path);
-use POSIX qw(WNOHANG);
+use POSIX ();
 use Time::HiRes qw(sleep time);
 
 our $TAIL_LINES = 20;
@@ -235,8 +235,8 @@ sub shell_quote {
 sub job_script {
     my ($p, $task_var, $marker_prefix, $threads, @jobs) = @_;
     my $cwd = getcwd();
-    my $s = "#!/bin/bash\n# Written by $p->{prog} at " . localtime() . " for:\n# "
-      . ($p->{jobvar} ? "$p->{jobvar}=$p->{start}:$p->{end} " : '') . "$p->{log} $p->{command}\n"
+    (my $what = ($p->{jobvar} ? "$p->{jobvar}=$p->{start}:$p->{end} " : '') . "$p->{log} $p->{command}") =~ s/\n/ /g;
+    my $s = "#!/bin/bash\n# Written by $p->{prog} at " . localtime() . " for:\n# $what\n"
       . "cd " . shell_quote($cwd) . " || exit 1\n"
       . "[ -f ./path.sh ] && . ./path.sh\n"
       . "task=\${$task_var:?$task_var is not set: submit this script as an array job}\n"
@@ -271,7 +271,7 @@ sub capture {
     my $pid = open(my $fh, '-|') // return (127, "cannot fork: $!");
     if ($pid == 0) {
         open(STDERR, '>&', \*STDOUT);
-        exec { $cmd[0] } @cmd or do { print "cannot run $cmd[0]: $!\n"; exit 127; };
+        exec { $cmd[0] } @cmd or do { syswrite(STDOUT, "cannot run $cmd[0]: $!\n"); POSIX::_exit(127); };
     }
     local $/;
     my $out = <$fh> // '';
@@ -280,7 +280,7 @@ sub capture {
 }
 
 # Submit the jobs as one array job and wait for them. $backend = {
-#   name, task_var, script_ext,
+#   name, task_var (the scheduler's array task id variable),
 #   submit => sub($script, $scheduler_log, $start, $end) -> job id (dies on failure),
 #   status => sub($job_id) -> (active: 1|0|undef, {task => state}),
 #   cancel => sub($job_id), scheduler_log_of => sub($scheduler_log, $task) -> path }

@@ -7,7 +7,9 @@
 # in the name read as "_" (--stop-stage 3 sets stop_stage=3). The variable must already
 # be defined; a variable whose default is true/false only takes true or false.
 # --config FILE reads "name=value" lines (# comments allowed) before the other options,
-# so the command line wins. --help or -h prints $help_message and exits 0.
+# so the command line wins (as in Kaldi, --config always means this file, never a variable).
+# Values in the file are taken literally (no shell expansion); "#" starts a comment.
+# --help or -h prints $help_message and exits 0.
 # Parsing stops at the first argument that is not an option (or after "--"); the
 # options are removed from "$@", the rest stays for the script.
 
