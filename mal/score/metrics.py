@@ -25,7 +25,7 @@ both are then trimmed to the shorter. A larger difference is an error naming the
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Dict, Iterable, List, Mapping, MutableMapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -299,7 +299,7 @@ def score_tables(
     length_tolerance: int = DEFAULT_LENGTH_TOLERANCE,
     est_name: str = "estimate scp",
     ref_name: str = "reference scp",
-):
+) -> Iterator[Tuple[str, Dict[str, float], Dict[str, str]]]:
     """Score wav.scp-style tables key by key; yields ``(key, scores, failures)``.
 
     ``keys`` default to the estimate table's. A key missing from a table, unreadable audio,

@@ -144,3 +144,70 @@ def test_composite_follows_published_regressions():
 def test_composite_rejects_unsupported_rates(speech):
     with pytest.raises(ValueError, match="8 or 16 kHz"):
         comp.composite(speech["utt1"], speech["utt1"], 22050)
+
+
+def _loop_frames(signal, rate):
+    """composite.m's framing written as its MATLAB loop (an independent oracle)."""
+    win = round(0.03 * rate)
+    hop = win // 4
+    window = 0.5 * (1 - np.cos(2 * np.pi * np.arange(1, win + 1) / (win + 1)))
+    return [signal[i * hop : i * hop + win] * window for i in range(int(len(signal) / hop - win / hop))]
+
+
+def _loop_wss(clean, processed, rate):
+    clean, processed = clean + comp.EPS, processed + comp.EPS
+    n_fft = int(2 ** np.ceil(np.log2(2 * round(0.03 * rate))))
+    half = n_fft // 2
+    j = np.arange(half)
+    filters = []
+    for centre, width in zip(comp.CENTRE_FREQUENCIES, comp.BANDWIDTHS):
+        f = np.exp(-11 * ((j - np.floor(centre / (rate / 2) * half)) / (width / (rate / 2) * half)) ** 2
+                   + np.log(comp.BANDWIDTHS[0]) - np.log(width))
+        filters.append(f * (f > np.exp(-30 / (2 * 2.303))))
+    out = []
+    for cf, pf in zip(_loop_frames(clean, rate), _loop_frames(processed, rate)):
+        parts = []
+        for frame in (cf, pf):
+            spec = np.abs(np.fft.fft(frame, n_fft)) ** 2
+            energy = 10 * np.log10(np.maximum([np.sum(spec[:half] * f) for f in filters], 1e-10))
+            slope = energy[1:] - energy[:-1]
+            peaks = []
+            for i in range(24):
+                n = i
+                if slope[i] > 0:
+                    while n < 24 and slope[n] > 0:
+                        n += 1
+                    peaks.append(energy[n - 1])
+                else:
+                    while n >= 0 and slope[n] <= 0:
+                        n -= 1
+                    peaks.append(energy[n + 1])
+            weight = 20 / (20 + energy.max() - energy[:-1]) * 1 / (1 + np.array(peaks) - energy[:-1])
+            parts.append((slope, weight))
+        weight = (parts[0][1] + parts[1][1]) / 2
+        out.append(np.sum(weight * (parts[0][0] - parts[1][0]) ** 2) / np.sum(weight))
+    return np.array(out)
+
+
+def _loop_llr(clean, processed, rate):
+    from scipy.linalg import solve_toeplitz, toeplitz
+
+    clean, processed = clean + comp.EPS, processed + comp.EPS
+    order = 16 if rate >= 10000 else 10
+    out = []
+    for cf, pf in zip(_loop_frames(clean, rate), _loop_frames(processed, rate)):
+        r_c, r_p = ([np.sum(f[: len(f) - k] * f[k:]) for k in range(order + 1)] for f in (cf, pf))
+        a_c = np.r_[1.0, -solve_toeplitz(r_c[:-1], r_c[1:])]
+        a_p = np.r_[1.0, -solve_toeplitz(r_p[:-1], r_p[1:])]
+        out.append(np.log((a_p @ toeplitz(r_c) @ a_p) / (a_c @ toeplitz(r_c) @ a_c)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("rate", [16000, 8000])
+def test_vectorised_llr_and_wss_match_composite_m_loops(speech, rate):
+    from mal.io.audio import resample
+
+    clean = resample(speech["utt1"], SAMPLE_RATE, rate)[int(0.5 * rate) : int(1.0 * rate)].astype(np.float64)
+    noisy = add_noise(clean.astype(np.float32), 5.0, seed=4).astype(np.float64)
+    assert np.allclose(comp.wss_frames(clean, noisy, rate), _loop_wss(clean, noisy, rate), atol=1e-8)
+    assert np.allclose(comp.llr_frames(clean, noisy, rate), _loop_llr(clean, noisy, rate), atol=1e-6)
