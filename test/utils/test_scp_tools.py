@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 def _lines(path: Path) -> List[str]:
@@ -101,3 +103,35 @@ def test_utt2spk_spk2utt_round_trip(tmp_path, run_tool):
     assert res.returncode != 0 and "line 2: expected '<utt> <spk>'" in res.stderr
     res = run_tool(["spk2utt_to_utt2spk.pl"], cwd=tmp_path, stdin="a a1\nb\n")
     assert res.returncode != 0 and "line 2: speaker 'b' has no utterances" in res.stderr
+
+
+def _best_max_part(sizes: List[int], parts: int) -> int:
+    """Smallest possible largest part of a contiguous split into non-empty parts (brute force DP)."""
+    from functools import lru_cache
+
+    @lru_cache(None)
+    def best(i: int, k: int) -> float:
+        if k == 1:
+            return sum(sizes[i:])
+        return min(max(sum(sizes[i:j]), best(j, k - 1)) for j in range(i + 1, len(sizes) - k + 2))
+    return int(best(0, parts))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(1, 6), min_size=1, max_size=9), data=st.data())
+def test_split_by_speaker_properties(tmp_path, run_tool, sizes, data):
+    parts = data.draw(st.integers(1, len(sizes)))
+    utts = [(f"s{g}-u{i}", f"s{g}") for g, n in enumerate(sizes) for i in range(n)]
+    utt2spk = _write(tmp_path / "utt2spk", [f"{u} {s}" for u, s in utts])
+    scp = _write(tmp_path / "wav.scp", [f"{u} x" for u, _ in utts])
+    outs = [tmp_path / f"o.{j}" for j in range(parts)]
+    res = run_tool(["split_scp.pl", f"--utt2spk={utt2spk}", scp] + outs, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    split = [_lines(o) for o in outs]
+    assert sum(split, []) == [f"{u} x" for u, _ in utts]            # contiguous, complete
+    assert all(split)                                                # no empty part
+    owners = {}
+    for j, lines in enumerate(split):
+        for line in lines:
+            assert owners.setdefault(line.split("-")[0], j) == j     # a speaker in one part only
+    assert max(len(s) for s in split) == _best_max_part(sizes, parts)
