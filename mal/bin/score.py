@@ -45,7 +45,11 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _summarize(directory: str) -> int:
-    content = write_summary(directory)
+    try:
+        content = write_summary(directory)
+    except (ValueError, OSError) as e:
+        print(f"mal-score: error: {e}", file=sys.stderr)
+        return 1
     yaml.safe_dump(content, sys.stdout, sort_keys=False)
     return 0
 

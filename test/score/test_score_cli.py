@@ -99,3 +99,14 @@ def test_bad_input_names_the_file_and_key_and_writes_nothing(data, tmp_path, cap
     assert main(["--ref-scp", str(ref), "--est-scp", str(truncated), "--out-dir", str(out), "--metrics", "sisdr"]) == 1
     assert "utterance 'utt1': reference has" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_summarize_a_missing_directory_is_a_clear_error(tmp_path, capsys):
+    assert main(["--summarize", str(tmp_path / "nope")]) == 1
+    assert "nope: scores directory not found" in capsys.readouterr().err
+
+
+def test_a_malformed_metric_file_names_file_and_line(tmp_path, capsys):
+    (tmp_path / "pesq_wb").write_text("utt1 1.5\nutt2 n/a\n")
+    assert main(["--summarize", str(tmp_path)]) == 1
+    assert f"{tmp_path / 'pesq_wb'}:2: utterance 'utt2': value 'n/a' is not a number" in capsys.readouterr().err
