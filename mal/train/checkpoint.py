@@ -59,8 +59,8 @@ def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cp
             f"{path}: refused to load: it holds objects other than tensors and plain data "
             f"(weights_only=True); only load checkpoints you trust. Detail: {first}"
         ) from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {e}") from None
+    except Exception as e:  # RuntimeError, EOFError, OSError, struct.error, ...: damaged files raise many types
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {type(e).__name__}: {e}") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(state).__name__}")
     return state
