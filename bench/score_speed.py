@@ -6,20 +6,22 @@
 Generates one set of noisy flite sentences (a numpy stand-in without flite), splits its keys
 into nj contiguous key files as utils/split_scp.pl does, runs nj ``mal-score`` processes at once
 (one thread each) and times the whole, process start-up included. Prints a Markdown table of
-utterances/s and the speed-up over nj=1, then DNSMOS's own cost per utterance and per 9.01 s
-window. Other jobs on the machine share the CPU: the load average is printed with each row.
+utterances/s, the jobs' CPU seconds and the speed-up over nj=1, then DNSMOS's own cost per
+utterance and per 9.01 s window. Other jobs on the machine share the CPU: the load average is
+printed with each row, and CPU seconds well below wall seconds mean the jobs were starved.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -77,10 +79,11 @@ def split_keys(scp: Path, jobs: int, directory: Path) -> List[Path]:
     return paths
 
 
-def run_jobs(files: Dict[str, Path], metrics: str, jobs: int, directory: Path) -> float:
-    """Wall seconds of ``jobs`` concurrent mal-score processes over the whole set."""
+def run_jobs(files: Dict[str, Path], metrics: str, jobs: int, directory: Path) -> Tuple[float, float]:
+    """Wall and CPU seconds of ``jobs`` concurrent mal-score processes over the whole set."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     key_files = split_keys(files["est"], jobs, directory)
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
@@ -94,7 +97,12 @@ def run_jobs(files: Dict[str, Path], metrics: str, jobs: int, directory: Path) -
         _, err = proc.communicate()
         if proc.returncode != 0:
             raise RuntimeError(f"mal-score failed: {err[-1000:]}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def dnsmos_cost(files: Dict[str, Path]) -> str:
@@ -135,15 +143,15 @@ def main(argv=None) -> int:
         directory = Path(tmp)
         files = make_set(directory, args.num_utts, args.snr)
         print(f"{args.num_utts} utterances, {os.cpu_count()} CPUs, one thread per job\n")
-        print("|metrics|nj|utts|wall s|utt/s|speed-up|load avg (1 min)|")
-        print("|---|---|---|---|---|---|---|")
+        print("|metrics|nj|utts|wall s|CPU s|utt/s|speed-up|load avg (1 min)|")
+        print("|---|---|---|---|---|---|---|---|")
         for label, metrics in metric_sets.items():
             base = None
             for jobs in job_counts:
                 load = os.getloadavg()[0]
-                seconds = min(run_jobs(files, metrics, jobs, directory) for _ in range(args.repeats))
+                seconds, cpu = min(run_jobs(files, metrics, jobs, directory) for _ in range(args.repeats))
                 base = base or seconds
-                print(f"|{label}|{jobs}|{args.num_utts}|{seconds:.1f}|{args.num_utts / seconds:.2f}|"
+                print(f"|{label}|{jobs}|{args.num_utts}|{seconds:.1f}|{cpu:.1f}|{args.num_utts / seconds:.2f}|"
                       f"{base / seconds:.2f}x|{load:.1f}|", flush=True)
         print()
         print(dnsmos_cost(files))
