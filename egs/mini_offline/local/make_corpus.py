@@ -108,8 +108,10 @@ def build_set(plan: SetPlan, options: CorpusOptions, data_dir: Path, audio_root:
             shutil.rmtree(stale)
     set_dir.mkdir(parents=True)
     rate = options.sample_rate
-    babble_jobs = [(spk, text, str((audio_dir / "babble" / f"{spk.id}-{j:03d}.wav").resolve()), rate) for j, (spk, text) in enumerate(plan.babble)]
-    babble_files = list(zip([spk.id for spk, _ in plan.babble], _map(_synthesize_babble, babble_jobs, nj, ((), rate))))
+    babble_dir = (audio_dir / "babble").resolve()
+    babble_jobs = [(spk, text, str(babble_dir / f"{spk.id}-{j:03d}.wav"), rate) for j, (spk, text) in enumerate(plan.babble)]
+    babble_paths = _map(_synthesize_babble, babble_jobs, nj, ((), rate))
+    babble_files = [(spk.id, path) for (spk, _), path in zip(plan.babble, babble_paths)]
     jobs = [(u, str(audio_dir), rate) for u in plan.utterances]
     lengths = dict(_map(_build_one, jobs, nj, (babble_files, rate)))
     write_kaldi_files(set_dir, plan, audio_dir, lengths)
@@ -152,7 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             build_set(plan, options, args.data_dir, args.audio_dir, args.nj)
         except (OSError, ValueError, RuntimeError) as e:  # synthesis, noise source or write failures
-            print(f"make_corpus.py: error: {name}: {e} (the set stays incomplete and is rebuilt next time)", file=sys.stderr)
+            print(f"make_corpus.py: error: {name}: {e} (the set stays incomplete; rerun rebuilds it)", file=sys.stderr)
             return 1
     print(f"make_corpus.py: done in {time.time() - start:.1f} s")
     return 0

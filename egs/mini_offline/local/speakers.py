@@ -16,7 +16,7 @@ import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -50,7 +50,7 @@ def _run(cmd: List[str], what: str) -> None:
         raise SynthesisError(f"{what}: {cmd[0]} failed with exit code {proc.returncode}: {err}")
 
 
-def _synthesize_to_array(cmd_for: "callable", what: str, sample_rate: int) -> np.ndarray:
+def _synthesize_to_array(cmd_for: Callable[[str], List[str]], what: str, sample_rate: int) -> np.ndarray:
     fd, path = tempfile.mkstemp(suffix=".wav", prefix="mal_synth_")
     os.close(fd)
     try:
@@ -129,9 +129,6 @@ class EspeakSpeaker:
 
     def synthesize(self, text: str, sample_rate: int) -> np.ndarray:
         return _synthesize_to_array(lambda p: self.command(text, p), f"speaker {self.id}, sentence {text!r}", sample_rate)
-
-
-Speaker = object  # FliteSpeaker | EspeakSpeaker (both have .id, .synthesizer, .synthesize)
 
 
 def flite_speakers() -> List[FliteSpeaker]:
