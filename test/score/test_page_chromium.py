@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -48,6 +49,8 @@ window.addEventListener('load', function () { report(0); });
 
 
 def _chromium() -> str:
+    """Chromium's path, installing it first if needed; skip (fail when MAL_REQUIRE_CHROMIUM=1)
+    only when it cannot be installed."""
     found = shutil.which("chromium")
     if found:
         return found
@@ -55,7 +58,10 @@ def _chromium() -> str:
     found = shutil.which("chromium")
     if not found:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        pytest.skip(f"Debian chromium cannot be installed here ({INSTALLER.name} exit {proc.returncode}: {tail[0]})")
+        reason = f"Debian chromium cannot be installed here ({INSTALLER.name} exit {proc.returncode}: {tail[0]})"
+        if os.environ.get("MAL_REQUIRE_CHROMIUM") == "1":  # CI: a missing browser is a failure
+            pytest.fail(reason)
+        pytest.skip(reason)
     return found
 
 
