@@ -17,6 +17,7 @@ import csv
 import inspect
 import logging
 import math
+import os
 import random
 import sys
 import time
@@ -280,6 +281,10 @@ def write_log_csv(path: Path, history: List[Dict[str, Any]]) -> None:
 # The trainer
 # ---------------------------------------------------------------------------------------------
 
+#: What checkpoint.pth holds besides the model record (all needed by --resume).
+RESUME_KEYS = ("model", "config", "epoch", "step", "optimizer", "scheduler", "guard", "rng", "best", "history", "attach_state")
+
+
 class Trainer:
     """Train one system as described by ``config`` and write the experiment directory."""
 
@@ -347,6 +352,9 @@ class Trainer:
         self.state: Optional[Dict[str, Any]] = None
         if self.resume and self.exp.checkpoint.is_file():
             self.state = load_checkpoint(self.exp.checkpoint)
+            missing = [k for k in RESUME_KEYS if k not in self.state]
+            if missing:
+                raise TrainingError(f"{self.exp.checkpoint}: not a mal-train training checkpoint (no '{missing[0]}'); cannot --resume from it")
             self._check_same_model(self.state, self.exp.checkpoint)
             # Attach to the weights the interrupted run attached to (MAL's frozen copy), then continue.
             self.model.load_state_dict(self.state["attach_state"])
@@ -614,7 +622,9 @@ class Trainer:
     def _run(self) -> Path:
         seed_everything(self.tc["seed"])
         if self.tc["deterministic"]:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
             torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
         logger.info("mal-train: out-dir %s, device %s, %d process(es)", self.exp.path, self.ctx.device, self.ctx.world_size)
         self._build_data()
         self._build_model_and_criterion()

@@ -80,9 +80,9 @@ def test_length_buckets_and_padding():
 def test_epoch_stream_is_a_function_of_seed_and_epoch(tmp_path):
     data_dir = make_data_dir(tmp_path / "d", num=6, seconds=0.5)
 
-    def stream(epoch, steps, rank=0, world=1):
+    def stream(epoch, steps, rank=0, world=1, workers=0):
         ds = SegmentDataset(data_dir, SR, segment_seconds=0.25, seed=5)
-        loader, sampler = train_loader(ds, 2, rank=rank, world_size=world)
+        loader, sampler = train_loader(ds, 2, num_workers=workers, rank=rank, world_size=world)
         return [n for n, _ in cycle_epoch_batches(loader, sampler, ds, epoch, steps)]
 
     first = stream(2, None)
@@ -90,6 +90,7 @@ def test_epoch_stream_is_a_function_of_seed_and_epoch(tmp_path):
     for a, b in zip(first, stream(2, None)):
         torch.testing.assert_close(a, b)
     assert not torch.equal(first[0], stream(3, None)[0])
+    assert all(torch.equal(a, b) for a, b in zip(first, stream(2, None, workers=1)))  # loader workers change nothing
     longer = stream(2, 7)  # more steps than one pass: passes are chained, reshuffled
     assert len(longer) == 7 and all(torch.equal(a, b) for a, b in zip(first, longer))
     # two data-parallel ranks split one pass between them

@@ -181,3 +181,25 @@ def test_update_best_keeps_n_and_handles_nan():
     assert kept and [b[0] for b in best] == [4, 2]
     best, _ = update_best([[1, 3.0]], 2, 5.0, 1, "max")
     assert best == [[2, 5.0]] and not math.isnan(best[0][1])
+
+
+def test_recipe_flow_warmup_then_mal_finetune_through_the_cli(tmp_path, data_dirs):
+    """Stage 3 (l1 + mrstft warm-up) then stage 4 (MAL fine-tune with --init), as mal.sh runs them."""
+    warm_cfg = write_config(tmp_path / "warmup.yaml", criterions=[
+        {"name": "l1", "weight": 1.0}, {"name": "mrstft", "weight": 1.0, "conf": {"fft_sizes": [256, 512, 128]}}],
+        train={"max_epochs": 3})
+    assert main(run_args(warm_cfg, data_dirs, tmp_path / "warmup")) == 0
+    warm_rows = read_log(tmp_path / "warmup" / "log.csv")
+    assert {"train_l1", "train_mrstft", "valid_l1", "valid_mrstft"} <= set(warm_rows[0])
+    mal_cfg = write_config(tmp_path / "mal.yaml", criterions=[{"name": "mal", "conf": {"variant": "frozen", "layers": [-1]}}],
+                           train={"max_epochs": 50, "max_steps": 6, "best_metric": "valid_sisdri"}, optim={"lr": 1.0e-3})
+    args = run_args(mal_cfg, data_dirs, tmp_path / "mal", "--init", str(tmp_path / "warmup" / "model.pth"))
+    assert main(args) == 0
+    rows = read_log(tmp_path / "mal" / "log.csv")
+    assert int(rows[-1]["step"]) == 6 and "valid_mal" in rows[0]
+    mal_losses = [float(r["valid_mal"]) for r in rows]
+    assert mal_losses[-1] < mal_losses[0]  # fine-tuning lowers the encoder-feature distance
+    recorded = yaml.safe_load((tmp_path / "mal" / "config.yaml").read_text())["criterions"][0]["conf"]
+    assert recorded["variant"] == "frozen" and recorded["layers"] == [-1]
+    model, state = load_model(tmp_path / "mal" / "model.pth")
+    assert state["config"]["criterions"][0]["name"] == "mal"
