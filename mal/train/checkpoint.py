@@ -44,6 +44,8 @@ def save_checkpoint(path: PathLike, state: Dict[str, Any]) -> None:
     state.setdefault("versions", versions())
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+        with open(tmp, "rb") as f:  # on disk before the rename, so a power cut cannot expose an empty file
+            os.fsync(f.fileno())
 
 
 def load_checkpoint(path: PathLike, map_location: Union[str, torch.device] = "cpu") -> Dict[str, Any]:
