@@ -42,7 +42,7 @@ class DeepFeatureLoss(AbsLoss):
 
     def __init__(
         self,
-        network: str = "ge2e",
+        network: Union[str, nn.Module] = "ge2e",
         checkpoint: Union[str, os.PathLike, None] = None,
         layers: Layers = "all",
         layer_weights: Optional[Sequence[float]] = None,
@@ -50,25 +50,31 @@ class DeepFeatureLoss(AbsLoss):
         normalize: str = "none",
         sample_rate: int = 16000,
     ):
-        """``checkpoint``: the model directory for wavlm/wav2vec2 (required); for ge2e an
+        """``network``: a name of ``NETWORKS``, or an already built feature network (an
+        ``nn.Module`` with ``prepare``/``features``/``num_layers``/``sample_rate``, e.g.
+        ``SSLFeatures(WavLMModel(WavLMConfig()))`` for a speed benchmark).
+        ``checkpoint``: the model directory for wavlm/wav2vec2 (required); for ge2e an
         optional ``.pt`` file (default: resemblyzer's ``pretrained.pt``). ``sample_rate`` is the
         training data's rate and must match the network's (16 kHz)."""
         super().__init__()
-        self.network_name = check_choice(network, NETWORKS, "network", "deep_feature")
+        if isinstance(network, nn.Module):
+            self.network_name, net = type(network).__name__, network
+        else:
+            self.network_name = check_choice(network, NETWORKS, "network", "deep_feature")
+            net = load_feature_network(network, checkpoint)
         self.distance = check_choice(distance, DISTANCES, "distance", "deep_feature")
         self.normalize = check_choice(normalize, NORMALIZATIONS, "normalize", "deep_feature")
         self.layers = parse_layers(layers, "deep_feature")
-        net = load_feature_network(network, checkpoint)
         if int(sample_rate) != net.sample_rate:
             raise ValueError(
-                f"deep_feature: network '{network}' expects {net.sample_rate} Hz audio but the data is "
+                f"deep_feature: network '{self.network_name}' expects {net.sample_rate} Hz audio but the data is "
                 f"{sample_rate} Hz; resample the data dirs"
             )
         for p in net.parameters():
             p.requires_grad_(False)
         # held in a list so nn.Module does not register it (see the module docstring)
         self._holder = [net.eval()]
-        self.resolved_layers = resolve_layers(self.layers, net.num_layers, f"deep_feature ({network})")
+        self.resolved_layers = resolve_layers(self.layers, net.num_layers, f"deep_feature ({self.network_name})")
         self.layer_weights = layer_weights_for(self.resolved_layers, layer_weights, "deep_feature")
 
     @property

@@ -149,11 +149,19 @@ class ModelAsLoss(AbsLoss):
         recon_weight: Optional[float] = None,
         recon_loss: str = "l1",
         recon_conf: Optional[dict] = None,
+        concat_passes: Optional[bool] = None,
     ):
         """``recon_weight=None`` means 0 for the frozen variants, ``DYNAMIC_RECON_WEIGHT`` for dynamic.
 
         ``recon_loss``/``recon_conf`` name a waveform criterion of the registry (l1, sisdr,
         mrstft) used for the reconstruction term.
+
+        ``concat_passes`` (frozen variants): True runs enhanced and clean through the frozen
+        encoder as one concatenated batch; False runs the clean batch separately under
+        ``no_grad``, which skips the backward through the clean half. None (default) picks the
+        concatenated pass on CUDA and separate passes on CPU, where they measured ~13% faster
+        per MAL step (DEMUCS and TFMaskNet, batch 4 x 1 s, bench/train_speed.py). The dynamic
+        variant always uses separate passes (its clean pass must not build a graph).
         """
         super().__init__()
         self.variant = check_choice(variant, VARIANTS, "variant", "mal")
@@ -167,6 +175,7 @@ class ModelAsLoss(AbsLoss):
             raise ValueError(f"mal: recon_weight must be >= 0, got {recon_weight}")
         self.recon_weight = float(recon_weight)
         self.recon_loss = check_choice(recon_loss, RECON_LOSSES, "recon_loss", "mal")
+        self.concat_passes = concat_passes
         self.recon: Optional[AbsLoss] = None
         if self.recon_weight > 0:
             from mal.losses import build_loss
@@ -210,14 +219,15 @@ class ModelAsLoss(AbsLoss):
         """Encoder features of (enhanced, clean); only the enhanced ones carry gradients."""
         if self._model is None:
             raise RuntimeError("mal: call attach(model) before computing the loss")
-        if self.frozen is not None:
-            # one concatenated pass through the frozen copy
-            feats = self.frozen.encode(torch.cat([enhanced, clean.detach()], dim=0))
+        encoder = self.frozen if self.frozen is not None else self._model
+        concat = self.concat_passes if self.concat_passes is not None else enhanced.is_cuda
+        if self.frozen is not None and concat:
+            feats = encoder.encode(torch.cat([enhanced, clean.detach()], dim=0))
             batch = enhanced.shape[0]
             return [f[:batch] for f in feats], [f[batch:].detach() for f in feats]
         with torch.no_grad():
-            ref = self._model.encode(clean)
-        return self._model.encode(enhanced), ref
+            ref = encoder.encode(clean)
+        return encoder.encode(enhanced), ref
 
     def forward(self, enhanced: torch.Tensor, clean: torch.Tensor, noisy: Optional[torch.Tensor] = None) -> torch.Tensor:
         check_pair(enhanced, clean, "mal")

@@ -102,3 +102,14 @@ def test_layer_choice_and_weights(speech):
     last = DeepFeatureLoss(network="ge2e", layers=[-1])(noisy, speech)
     both = DeepFeatureLoss(network="ge2e", layers=[0, -1], layer_weights=[1.0, 0.5])(noisy, speech)
     assert both.item() == pytest.approx((first + 0.5 * last).item(), rel=1e-5)
+
+
+def test_an_already_built_network_can_be_passed(checkpoints, speech):
+    from transformers import WavLMConfig, WavLMModel
+
+    from mal.losses.pretrained.ssl import SSLFeatures
+
+    torch.manual_seed(0)
+    loss = DeepFeatureLoss(network=SSLFeatures(WavLMModel(WavLMConfig(**TINY))), layers=[-1])
+    assert loss.network_name == "SSLFeatures" and loss.resolved_layers == [2]
+    assert loss(add_noise(speech, 0.0), speech).item() > loss(add_noise(speech, 20.0), speech).item() > 0

@@ -154,7 +154,7 @@ def test_resume_restores_the_warm_up_target(warm_model, batch):
 def test_one_concatenated_encoder_pass_for_frozen_variants(warm_model, batch, monkeypatch):
     noisy, clean = batch
     for variant in ("frozen", "frozen-fe"):
-        model, loss = attached(warm_model, variant=variant, layers="all")
+        model, loss = attached(warm_model, variant=variant, layers="all", concat_passes=True)
         calls = []
         encode = loss.frozen.encode
         monkeypatch.setattr(loss.frozen, "encode", lambda wav: calls.append(wav.shape[0]) or encode(wav))
@@ -165,6 +165,20 @@ def test_one_concatenated_encoder_pass_for_frozen_variants(warm_model, batch, mo
             for e, r, e1, r1 in zip(est, ref, encode(enhanced), encode(clean)):
                 torch.testing.assert_close(e, e1, rtol=1e-4, atol=1e-6)
                 torch.testing.assert_close(r, r1, rtol=1e-4, atol=1e-6)
+
+
+def test_separate_passes_give_the_same_loss_and_gradients(warm_model, batch):
+    """On CPU the default runs the clean batch apart (no_grad); it must not change the result."""
+    noisy, clean = batch
+    results = []
+    for concat in (True, None):
+        model, loss = attached(warm_model, variant="frozen", layers="all", normalize="instance", concat_passes=concat)
+        value = loss(model(noisy), clean)
+        value.backward()
+        results.append((value.item(), [p.grad.clone() for p in model.parameters()]))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-6)
 
 
 def test_layers_and_weights(warm_model, speech):
