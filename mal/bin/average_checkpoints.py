@@ -10,7 +10,7 @@ from mal.train.checkpoint import CheckpointError
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mal-average-checkpoints", description=__doc__.split(": ", 1)[1])
+    parser = argparse.ArgumentParser(prog="mal-average-checkpoints", description="Average the weights of checkpoints of one model into a new model.pth.")
     parser.add_argument("--out", required=True, help="output checkpoint (written atomically)")
     parser.add_argument("checkpoints", nargs="+", help="epoch<N>.pth / model.pth files of the same model")
     return parser
