@@ -19,9 +19,10 @@ Variants (``variant``):
 The frozen copy lives inside this criterion (like DeepFilterNet's frozen ASR encoder inside
 its loss): it is not in the model's ``state_dict`` nor in the optimiser, it stays in eval mode
 when the trainer calls ``.train()``, and it follows the criterion in ``.to(device)``. It *is*
-in the criterion's ``state_dict`` (key prefix ``frozen.``): to resume a MAL run, call
-``attach(model)`` and then ``load_state_dict`` with the saved criterion state, so the target
-stays the warm-up encoder rather than the resumed model.
+in the criterion's ``state_dict`` (key prefix ``frozen.``). To resume a MAL run, either attach
+to the warm-up weights again (``mal.train.trainer`` keeps them as ``attach_state``) or call
+``attach(model)`` and then ``load_state_dict`` with the saved criterion state: either way the
+target stays the warm-up encoder rather than the resumed model.
 
 Features follow the ``AbsSEModel.encode`` convention: one tensor per layer, ``[B, C, ...]``
 with channels in dim 1, bottleneck last.

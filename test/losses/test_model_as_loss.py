@@ -235,3 +235,22 @@ def test_dynamic_mal_does_not_collapse_the_encoder_with_the_guard(warm_model, ba
     assert guarded_spread > 0.5 * start_spread
     assert guarded_l1 < start_l1
     assert guarded_l1 < results[0.0][1]  # without the guard the output drifts further from clean
+
+
+@pytest.mark.parametrize("name", ["demucs", "tfmask"])
+def test_gradient_routing_on_the_real_models(name, batch):
+    """The same routing on the recipe models (default sizes, 2 x 0.5 s)."""
+    noisy, clean = batch[0][:2], batch[1][:2]
+    torch.manual_seed(0)
+    base = build_model(name)
+    for variant in ("frozen", "frozen-fe", "dynamic"):
+        model, loss = attached(base, variant=variant, layers="all")
+        loss(model(noisy), clean).backward()
+        encoder = {id(p) for p in model.encoder_parameters()}
+        for p in model.parameters():
+            if variant == "frozen-fe" and id(p) in encoder:
+                assert not p.requires_grad and p.grad is None
+            else:
+                assert p.grad is not None and torch.isfinite(p.grad).all(), (name, variant)
+        if loss.frozen is not None:
+            assert all(p.grad is None for p in loss.frozen.parameters())
