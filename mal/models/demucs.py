@@ -121,7 +121,12 @@ class Demucs(AbsSEModel):
 
     @property
     def supports_streaming(self) -> bool:
-        return False
+        return self.causal and self.resample == 1
+
+    def streamer(self) -> "DemucsStreamer":
+        if not self.supports_streaming:
+            raise RuntimeError("Demucs: only a causal model with resample: 1 can stream")
+        return DemucsStreamer(self)
 
     def encoder_modules(self) -> List[nn.Module]:
         return [self.encoder, self.lstm]
@@ -167,3 +172,91 @@ class Demucs(AbsSEModel):
             x = resample_by(x, self.resample, up=False)
         x = x[:, 0, : noisy.shape[-1]]
         return x * self.input_scale(noisy)
+
+
+class DemucsStreamer:
+    """Sample-block enhancement with a causal Demucs (resample 1); output equals ``model(wav)``.
+
+    ``feed(chunk)`` returns the output samples that are final, ``flush()`` zero-pads to
+    ``valid_length`` (as offline) and returns the rest. Every strided conv runs as soon as its
+    window is complete; each transposed conv overlap-adds into a tail that is released (bias and
+    ReLU applied) once no later frame can reach it; the LSTM carries its state; the input scale
+    is the running RMS. The output lags the input by at most ``model.algorithmic_latency`` samples.
+    Runs without autograd.
+    """
+
+    def __init__(self, model: Demucs):
+        self.model = model
+        ref = next(model.parameters())
+        widths = [layer[2].out_channels // 2 for layer in model.encoder]  # GLU halves the 1x1 output
+        self.enc_in = [ref.new_zeros(1, c, 0) for c in [1] + widths[:-1]]  # unconsumed input per level
+        self.skips = [ref.new_zeros(1, c, 0) for c in widths]  # encoder frames the decoder has not used
+        self.tails = [ref.new_zeros(1, layer[2].out_channels, 0) for layer in model.decoder]  # open overlap-add
+        self.lstm_state = None
+        self.power = 0.0  # running sum of squares (float64 on the Python side)
+        self.received = 0
+        self.scales = ref.new_zeros(0)  # input scale of the samples not output yet
+        self.emitted = 0
+        self.finished = False
+
+    @torch.no_grad()
+    def feed(self, chunk: torch.Tensor) -> torch.Tensor:
+        if self.finished:
+            raise RuntimeError("DemucsStreamer: feed() after flush(); start a new streamer")
+        chunk = chunk.detach().reshape(-1).to(self.scales)
+        if chunk.numel() == 0:
+            return self.scales.new_zeros(0)
+        power = self.power + torch.cumsum(chunk.double().square(), 0)
+        count = torch.arange(self.received + 1, self.received + chunk.numel() + 1, dtype=torch.float64, device=chunk.device)
+        scale = (power / count).sqrt().to(chunk.dtype) + self.model.floor if self.model.normalize else torch.ones_like(chunk)
+        self.power = float(power[-1])
+        self.received += chunk.numel()
+        self.scales = torch.cat([self.scales, scale])
+        return self._run((chunk / scale).view(1, 1, -1), final=False)
+
+    @torch.no_grad()
+    def flush(self) -> torch.Tensor:
+        if self.finished:
+            return self.scales.new_zeros(0)
+        self.finished = True
+        padding = self.model.valid_length(self.received) - self.received if self.received else 0
+        return self._run(self.scales.new_zeros(1, 1, padding), final=True)
+
+    def _run(self, x: torch.Tensor, final: bool) -> torch.Tensor:
+        model = self.model
+        for level, layer in enumerate(model.encoder):
+            buf = torch.cat([self.enc_in[level], x], dim=-1)
+            frames = max(0, (buf.shape[-1] - model.kernel_size) // model.stride + 1)
+            x = layer(buf[..., : (frames - 1) * model.stride + model.kernel_size]) if frames else self.skips[level][..., :0]
+            self.enc_in[level] = buf[..., frames * model.stride :]
+            self.skips[level] = torch.cat([self.skips[level], x], dim=-1)
+        if x.shape[-1]:
+            y, self.lstm_state = model.lstm(x.transpose(1, 2), self.lstm_state)
+            x = y.transpose(1, 2)
+        for index, layer in enumerate(model.decoder):
+            level = model.depth - 1 - index
+            n = x.shape[-1]
+            if model.skips:
+                x = x + self.skips[level][..., :n]
+            self.skips[level] = self.skips[level][..., n:]
+            x = self._transposed(index, layer, x, final)
+        out = x[0, 0, : max(0, min(x.shape[-1], self.received - self.emitted))]
+        out = out * self.scales[: out.numel()]
+        self.scales = self.scales[out.numel() :]
+        self.emitted += out.numel()
+        return out
+
+    def _transposed(self, index: int, layer: nn.Sequential, x: torch.Tensor, final: bool) -> torch.Tensor:
+        """1x1 + GLU, then the transposed conv with overlap-add across calls; returns final samples."""
+        conv: nn.ConvTranspose1d = layer[2]
+        n = x.shape[-1]
+        tail = self.tails[index]
+        if n:
+            y = F.conv_transpose1d(layer[1](layer[0](x)), conv.weight, None, stride=conv.stride[0])
+            y[..., : tail.shape[-1]] += tail
+        else:
+            y = tail
+        ready = y.shape[-1] if final else n * conv.stride[0]
+        self.tails[index] = y[..., ready:]
+        y = y[..., :ready] + conv.bias.view(1, -1, 1)
+        return F.relu(y) if len(layer) > 3 else y

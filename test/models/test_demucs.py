@@ -94,8 +94,65 @@ def test_encode_features_per_layer_shapes():
     assert frames[0] > frames[1] > frames[2] == frames[3]
 
 
-def test_demucs_does_not_stream_yet():
-    model = Demucs(hidden=2, depth=2, lstm_layers=1, causal=True)
-    assert not model.supports_streaming
-    with pytest.raises(NotImplementedError):
-        model.streamer()
+def stream(model, wav, chunk_sizes):
+    streamer = model.streamer()
+    outs, start, i = [], 0, 0
+    while start < len(wav):
+        size = chunk_sizes[i % len(chunk_sizes)]
+        outs.append(streamer.feed(wav[start : start + size]))
+        start, i = start + size, i + 1
+    outs.append(streamer.flush())
+    return torch.cat(outs)
+
+
+STREAM_CONFIGS = [
+    {"hidden": 4, "depth": 3, "lstm_layers": 1},
+    {"hidden": 4, "depth": 2, "lstm_layers": 2, "skips": False},
+    {"hidden": 4, "depth": 2, "lstm_layers": 1, "normalize": False, "kernel_size": 6, "stride": 2},
+]
+
+
+@pytest.mark.parametrize("conf", STREAM_CONFIGS, ids=str)
+@pytest.mark.parametrize("chunks", [[1], [7, 300], [1024], [20000]], ids=str)
+def test_streamer_matches_offline(conf, chunks):
+    torch.manual_seed(0)
+    model = Demucs(causal=True, **conf).eval()
+    wav = noisy_pair(1.0, seed=6)[0][: 3001 if chunks == [1] else 12345]
+    with torch.no_grad():
+        offline = model(wav[None])[0]
+    streamed = stream(model, wav, chunks)
+    assert streamed.shape == offline.shape
+    assert (streamed - offline).abs().max() < 1e-4
+
+
+def test_streamer_lag_is_the_algorithmic_latency():
+    torch.manual_seed(0)
+    model = Demucs(hidden=4, depth=3, lstm_layers=1, causal=True).eval()
+    streamer = model.streamer()
+    wav = speech_like(0.25)
+    emitted, worst = 0, 0
+    for t in range(len(wav)):
+        emitted += streamer.feed(wav[t : t + 1]).numel()
+        worst = max(worst, t + 1 - emitted)
+    assert worst == model.algorithmic_latency
+    assert emitted + streamer.flush().numel() == len(wav)
+
+
+@pytest.mark.parametrize("length", [0, 1, 5, 600])
+def test_streamer_handles_short_signals(length):
+    model = Demucs(hidden=4, depth=3, lstm_layers=1, causal=True).eval()
+    wav = torch.randn(length) * 0.1
+    streamed = stream(model, wav, [2])
+    assert streamed.shape == (length,)
+    if length:
+        with torch.no_grad():
+            assert (streamed - model(wav[None])[0]).abs().max() < 1e-4
+
+
+def test_only_causal_resample_1_models_stream():
+    assert Demucs(hidden=2, depth=2, lstm_layers=1, causal=True).supports_streaming
+    for conf in ({"causal": False}, {"causal": True, "resample": 2}):
+        model = Demucs(hidden=2, depth=2, lstm_layers=1, **conf)
+        assert not model.supports_streaming
+        with pytest.raises(RuntimeError, match="stream"):
+            model.streamer()
