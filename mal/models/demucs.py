@@ -34,7 +34,7 @@ class Demucs(AbsSEModel):
     - denoiser's dns48 (``{hidden: 48, depth: 5, resample: 4, causal: true}``): 18.9 M
 
     Causal lookahead (``algorithmic_latency``): 595 samples (37 ms at 16 kHz) for the default
-    depth 4 at ``resample: 1``.
+    depth 4 at ``resample: 1``; such a model streams (``streamer()``) with exactly that lag.
     """
 
     def __init__(
