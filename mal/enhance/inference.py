@@ -91,7 +91,7 @@ class Enhancer:
         wav, rate = read_audio(entry, key=key)
         try:
             out = self.enhance(wav, rate)
-        except EnhanceError as e:
+        except (EnhanceError, RuntimeError) as e:  # RuntimeError: the model itself failed
             raise EnhanceError(f"utterance '{key}': {e}") from None
         if not np.all(np.isfinite(out)):
             raise EnhanceError(f"utterance '{key}': the model produced NaN or inf samples")
