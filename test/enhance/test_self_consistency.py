@@ -12,7 +12,7 @@ import torch
 from enhance_toys import FirModel, IdentityModel, harmonic_speech, noisy_version
 from mal.bin.self_consistency import main
 from mal.enhance.inference import EnhanceOptions, Enhancer
-from mal.enhance.self_consistency import drift_markdown, iterate, self_consistency
+from mal.enhance.self_consistency import iterate, self_consistency
 from mal.io import write_wav
 from mal.models import build_model
 from mal.score.metrics import score_pair, sisdr
