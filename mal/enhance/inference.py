@@ -42,12 +42,13 @@ class EnhanceOptions:
 
 
 def pick_device(name: str = "cpu") -> torch.device:
-    """``auto`` -> cuda when available, else cpu; an unavailable cuda is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise EnhanceError(f"device '{name}' requested but CUDA is not available")
-    return torch.device(name)
+    """``auto`` -> cuda when available, else cpu; an unavailable or unknown device is an EnhanceError."""
+    from mal.train.distributed import resolve_device
+
+    try:
+        return resolve_device(name)
+    except (RuntimeError, ValueError) as e:
+        raise EnhanceError(str(e)) from None
 
 
 class Enhancer:

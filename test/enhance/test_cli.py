@@ -220,3 +220,14 @@ def test_packed_archive_enhances_like_its_checkpoint(setup, tmp_path, monkeypatc
     for name, m in (("pth", model), ("tar", archive)):
         assert main(["--model", str(m), str(root / "in" / "u1.wav"), str(tmp_path / f"{name}.wav")]) == 0
     np.testing.assert_array_equal(read(tmp_path / "tar.wav")[0], read(tmp_path / "pth.wav")[0])
+
+
+def test_bad_device_is_a_clear_error(setup, tmp_path, capsys):
+    root, model = setup
+    args = ["--model", str(model), str(root / "in" / "u1.wav"), str(tmp_path / "x.wav")]
+    assert main(args + ["--device", "gpu"]) == 1
+    assert "--device must be" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(args + ["--device", "cuda"]) == 1
+        assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists()
