@@ -26,10 +26,11 @@ class TFMaskNet(AbsSEModel):
     Conv2d layers that stride over frequency (kernel ``time_kernel`` x ``freq_kernel``; the time
     kernel only looks back when ``causal``), a linear projection and a recurrent layer over
     time (bidirectional unless ``causal``). The decoder mirrors the encoder with sub-pixel
-    convolutions that upsample frequency (``up_kernel`` wide; adding the encoder outputs when ``skips``) and predicts a complex mask
-    ``1 + delta`` whose magnitude is softly bounded by ``mask_bound``; its last layer starts at
-    zero, so an untrained model passes the input through unchanged. The masked STFT is
-    inverted with ``torch.istft`` at the input's exact length.
+    convolutions that upsample frequency (``up_kernel`` wide; the encoder outputs are added
+    when ``skips``) and predicts a complex mask ``1 + delta`` whose magnitude is softly bounded
+    by ``mask_bound``; its last layer starts at zero, so an untrained model passes the input
+    through unchanged. The masked STFT is inverted with ``torch.istft`` at the input's exact
+    length.
 
     ``encode`` returns ``[conv 1 .. conv N ([B, C, frames, bins]), recurrent output ([B, H, frames])]``.
 
@@ -182,6 +183,7 @@ class TFMaskNet(AbsSEModel):
             x = layer(x)
             if index < len(self.decoder) - 1:
                 x = F.leaky_relu(x, ACTIVATION_SLOPE)
+        x = x.float()  # the mask meets the float32 STFT, also under autocast
         return bounded_complex_mask(x[:, 0], x[:, 1], self.mask_bound)
 
     @staticmethod

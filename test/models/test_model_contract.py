@@ -164,3 +164,17 @@ def test_a_few_adam_steps_overfit_one_pair(case):
         final = (model(noisy) - clean).abs().mean().item()
     passthrough = (noisy - clean).abs().mean().item()
     assert final < 0.6 * min(losses[0], passthrough), (losses[0], passthrough, final)
+
+
+@pytest.mark.parametrize("case", [SMALL_CONFIGS[1], SMALL_CONFIGS[5], SMALL_CONFIGS[6]], ids=case_id)
+def test_trains_under_cpu_autocast(case):
+    """The trainer's ``amp: true``: forward and backward under bfloat16 autocast."""
+    model = make(case).train()
+    x = noisy_pair(0.5, seed=2)[0][None]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(x)
+        feats = model.encode(y)
+    assert y.shape == x.shape and y.dtype == torch.float32
+    (y - x).abs().mean().add(sum(f.float().abs().mean() for f in feats)).backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
