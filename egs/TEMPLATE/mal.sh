@@ -28,9 +28,12 @@ train_config=conf/warmup.yaml        # warm-up training config
 mal_config=conf/mal.yaml             # Model-as-Loss fine-tuning config (system "mal")
 baseline_configs=                    # more fine-tuning systems: "name=conf.yaml name2=conf2.yaml"
 sample_rate=16000       # sample rate of the data dirs
-score_metrics=pesq_wb,pesq_nb,stoi,estoi,sisdr,snr,segsnr,csig,cbak,covl,dnsmos_sig,dnsmos_bak,dnsmos_ovrl  # metrics of stage 6
+score_metrics=pesq_wb,pesq_nb,stoi,estoi,sisdr,snr,segsnr,csig,cbak,covl  # reference-based metrics of stage 6 (every utterance)
+dnsmos_metrics=dnsmos_sig,dnsmos_bak,dnsmos_ovrl  # non-intrusive metrics of stage 6 (about 1 CPU-s per utterance)
+dnsmos_max_utts=0       # score DNSMOS on the first N utterances of each test set only (0: all)
 num_report_utts=3       # utterances per test set shown with spectrograms on the listening page
-self_consistency_passes=3   # stage 7: how many times the output is fed back through the model
+self_consistency_passes=3   # stage 7: how many times the output is fed back through the model (0: skip)
+self_consistency_systems="warmup mal"  # stage 7: systems to check
 pack_system=mal         # stage 8: which system to pack
 #</options>
 
@@ -53,18 +56,21 @@ echo >> "${exp}/run.sh"
 
 train_opts=()
 [ "${ngpu}" -gt 0 ] && train_opts+=(--device cuda) || train_opts+=(--device cpu)
+train_prog=(mal-train)  # several GPUs: one data-parallel process each
+[ "${ngpu}" -gt 1 ] && train_prog=(torchrun --standalone --nproc_per_node "${ngpu}" -m mal.bin.train)
 
 # "name=conf" pairs of every fine-tuning system.
 finetune_systems=("mal=${mal_config}")
 for pair in ${baseline_configs}; do finetune_systems+=("${pair}"); done
 all_systems=(warmup)
 for pair in "${finetune_systems[@]}"; do all_systems+=("${pair%%=*}"); done
+report_order=(noisy warmup "${all_systems[@]:2}" mal)  # baselines before MAL in RESULTS.md
 
 data_dir_of() {  # a test set name or path -> its data dir
     case "$1" in */*) echo "$1" ;; *) echo "data/$1" ;; esac
 }
-set_name_of() {  # a test set name or path -> a name for output dirs
-    case "$1" in */*) echo "$1" | sed -e 's:/*$::' -e 's:^\./::' -e 's:/:_:g' ;; *) echo "$1" ;; esac
+set_name_of() {  # a test set name or path -> a name for output dirs (../x/data/test -> x_data_test)
+    case "$1" in */*) echo "$1" | sed -e 's:/*$::' -e 's:^\(\.\{1,2\}/\)*::' -e 's:^/*::' -e 's:/:_:g' ;; *) echo "$1" ;; esac
 }
 
 run_jobs() {  # run_jobs CMD NJ LOGDIR NAME -- prog args (JOB in args is substituted)
@@ -97,7 +103,7 @@ train_system() {  # train_system NAME CONFIG [--init ckpt]
     [ -f "${out}/checkpoint.pth" ] && { resume=(--resume); log "${name}: resuming from ${out}/checkpoint.pth"; }
     log "${name}: training with ${config} -> ${out} (log: ${exp}/log/train_${name}.log)"
     ${cuda_cmd} --gpu "${ngpu}" "${exp}/log/train_${name}.log" \
-        mal-train --config "${config}" --train-dir "data/${train_set}" --valid-dir "data/${valid_set}" \
+        "${train_prog[@]}" --config "${config}" --train-dir "data/${train_set}" --valid-dir "data/${valid_set}" \
         --out-dir "${out}" "${train_opts[@]}" "${resume[@]}" "$@" \
         || die "${name}: training failed; see ${exp}/log/train_${name}.log"
 }
@@ -176,14 +182,25 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
             [ -f "${est}" ] || die "${system}: ${est} not found (run stage 5)"
             out="${exp}/scores/${name}/${system}"
             logdir="${out}/logdir"
+            rm -rf "${logdir}"
             jobs=$(split_keys "${est}" "${nj}" "${logdir}")
             log "score ${name}/${system} (${jobs} jobs, logs ${logdir}/score.*.log)"
             run_jobs "${decode_cmd}" "${jobs}" "${logdir}" score -- \
                 mal-score --ref-scp "${dir}/spk1.scp" --est-scp "${est}" --key-file "${logdir}/keys.JOB.scp" \
                 --out-dir "${logdir}/output.JOB" --metrics "${score_metrics}"
-            for f in "${logdir}"/output.1/*; do
-                metric=$(basename "${f}")
-                for i in $(seq "${jobs}"); do cat "${logdir}/output.${i}/${metric}"; done | sort > "${out}/${metric}.tmp"
+            if [ -n "${dnsmos_metrics}" ]; then
+                keys="${est}"
+                if [ "${dnsmos_max_utts}" -gt 0 ]; then keys="${logdir}/dnsmos_keys.scp"; head -n "${dnsmos_max_utts}" "${est}" > "${keys}"; fi
+                mkdir -p "${logdir}/dnsmos"
+                djobs=$(split_keys "${keys}" "${nj}" "${logdir}/dnsmos")
+                run_jobs "${decode_cmd}" "${djobs}" "${logdir}" dnsmos -- \
+                    mal-score --est-scp "${est}" --key-file "${logdir}/dnsmos/keys.JOB.scp" \
+                    --out-dir "${logdir}/dnsmos/output.JOB" --metrics "${dnsmos_metrics}"
+            fi
+            # Merge every job's per-metric files (and 'failed') into ${out}/<metric>.
+            for metric in $(ls "${logdir}"/output.1 "${logdir}"/dnsmos/output.1 2>/dev/null | grep -v -e ':$' -e '^$' | sort -u); do
+                { cat "${logdir}"/output.*/"${metric}" "${logdir}"/dnsmos/output.*/"${metric}" 2>/dev/null || true; } \
+                    | sort > "${out}/${metric}.tmp"
                 mv "${out}/${metric}.tmp" "${out}/${metric}"
             done
             mal-score --summarize "${out}" > /dev/null
@@ -192,15 +209,16 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         mkdir -p "${exp}/report_data"; ln -sfn "$(cd "${dir}" && pwd)" "${exp}/report_data/${name}"
     done
     mal-report --results-md RESULTS.md --scores-root "${exp}/scores" --page-dir "${exp}/report" \
-        --data-root "${exp}/report_data" --enhanced-root "${exp}/enhanced" --num-utts "${num_report_utts}"
+        --data-root "${exp}/report_data" --enhanced-root "${exp}/enhanced" --num-utts "${num_report_utts}" \
+        --systems "$(IFS=,; echo "${report_order[*]}")"
     log "wrote RESULTS.md and ${exp}/report/index.html"
 fi
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ] && [ "${self_consistency_passes}" -gt 0 ]; then
-    log "Stage 7: self-consistency (${self_consistency_passes} passes) of ${all_systems[*]}"
+    log "Stage 7: self-consistency (${self_consistency_passes} passes) of ${self_consistency_systems}"
     for dset in ${test_sets}; do
         dir=$(data_dir_of "${dset}"); name=$(set_name_of "${dset}")
-        for system in "${all_systems[@]}"; do
+        for system in ${self_consistency_systems}; do
             ${train_cmd} "${exp}/log/self_consistency_${name}_${system}.log" \
                 mal-self-consistency --model "${exp}/${system}/model.pth" --wav-scp "${dir}/wav.scp" \
                 --ref-scp "${dir}/spk1.scp" --passes "${self_consistency_passes}" \
