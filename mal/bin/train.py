@@ -43,7 +43,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         overrides = list(args.override) + ([f"train.seed={args.seed}"] if args.seed is not None else [])
-        config = load_config(args.config, overrides)
+        config = load_config(args.config, overrides, model_from=args.init)
         if args.print_config:
             sys.stdout.write(dump_config(expand_config(config)))
             return 0

@@ -77,6 +77,19 @@ def model_from_state(state: Dict[str, Any], where: str = "checkpoint") -> AbsSEM
     return model
 
 
+def model_spec(path: PathLike) -> Dict[str, Any]:
+    """``{"name", "conf"}`` of the model stored in a checkpoint or packed archive."""
+    path = Path(path)
+    if path.is_file() and path.suffix != ".pth" and _is_archive(path):
+        from mal.train.pack import unpack_model
+
+        path = unpack_model(path)
+    record = load_checkpoint(path).get("model")
+    if not isinstance(record, dict) or not {"name", "conf"} <= set(record):
+        raise CheckpointError(f"{path}: no 'model' record with name/conf")
+    return {"name": record["name"], "conf": dict(record["conf"])}
+
+
 def load_model(path: PathLike, device: Union[str, torch.device] = "cpu") -> Tuple[AbsSEModel, Dict[str, Any]]:
     """Rebuild a model from a checkpoint (``.pth``) or a packed model archive; eval mode."""
     path = Path(path)

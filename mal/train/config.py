@@ -224,8 +224,12 @@ def build_config(given: Optional[Dict[str, Any]], overrides: Iterable[str] = (),
     return config
 
 
-def load_config(path: PathLike, overrides: Iterable[str] = ()) -> Dict[str, Any]:
-    """Read a training YAML, apply ``--override key.sub=value`` strings, fill defaults, validate."""
+def load_config(path: PathLike, overrides: Iterable[str] = (), model_from: Optional[PathLike] = None) -> Dict[str, Any]:
+    """Read a training YAML, apply ``--override key.sub=value`` strings, fill defaults, validate.
+
+    A fine-tuning YAML may leave out ``model``: with ``model_from`` (the ``--init`` checkpoint)
+    the model name and conf are taken from that checkpoint, so they are written only once.
+    """
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -236,6 +240,10 @@ def load_config(path: PathLike, overrides: Iterable[str] = ()) -> Dict[str, Any]
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if given is not None and not isinstance(given, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level, got {type(given).__name__}")
+    if model_from is not None and "model" not in (given or {}):
+        from mal.train.checkpoint import model_spec
+
+        given = dict(given or {}, model=model_spec(model_from))
     return build_config(given, overrides, source=str(path))
 
 
