@@ -34,8 +34,9 @@ class TFMaskNet(AbsSEModel):
 
     ``encode`` returns ``[conv 1 .. conv N ([B, C, frames, bins]), recurrent output ([B, H, frames])]``.
 
-    Default size (n_fft 512, channels [16, 32, 32], rnn_hidden 192): 0.65 M parameters causal,
-    0.94 M non-causal. When causal it streams (``streamer()``) with an algorithmic latency of
+    Default size (n_fft 512, channels [8, 16, 32], rnn_hidden 192): 0.64 M parameters causal,
+    0.93 M non-causal; about 5 ms (causal) / 8 ms (non-causal) of one CPU thread per second
+    of 16 kHz audio. When causal it streams (``streamer()``) with an algorithmic latency of
     ``n_fft - 1`` samples (32 ms at 16 kHz).
     """
 
@@ -47,7 +48,7 @@ class TFMaskNet(AbsSEModel):
         features: Sequence[str] = ("compressed",),
         compress_exponent: float = 0.3,
         log_floor: float = 1e-2,
-        channels: Sequence[int] = (16, 32, 32),
+        channels: Sequence[int] = (8, 16, 32),
         freq_kernel: int = 5,
         freq_stride: int = 2,
         up_kernel: int = 3,
@@ -174,8 +175,7 @@ class TFMaskNet(AbsSEModel):
 
     def decode_frames(self, conv_outs: List[torch.Tensor], bottleneck: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Encoder outputs of a block of frames -> mask (real, imag), each [B, frames, bins]."""
-        skip = conv_outs[-1]
-        b, c, t, f = skip.shape
+        b, c, t, f = conv_outs[-1].shape
         x = F.leaky_relu(self.rnn_out(bottleneck.transpose(1, 2)), ACTIVATION_SLOPE).reshape(b, t, c, f).permute(0, 2, 1, 3).contiguous()
         for index, layer in enumerate(self.decoder):
             if self.skips:

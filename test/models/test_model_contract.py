@@ -39,7 +39,7 @@ def test_encode_lists_layers_with_bottleneck_last(case):
     x = torch.randn(3, 3000) * 0.1
     with torch.no_grad():
         feats = model.encode(x)
-    layers = conf.get("depth", 4) if name == "demucs" else len(conf.get("channels", [16, 32, 32]))
+    layers = conf.get("depth", 4) if name == "demucs" else len(conf.get("channels", [8, 16, 32]))
     assert isinstance(feats, list) and len(feats) == layers + 1
     assert all(f.shape[0] == 3 for f in feats)
     bottleneck = feats[-1]

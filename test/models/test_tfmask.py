@@ -165,3 +165,9 @@ def test_gradients_through_encoder_of_silence_are_finite():
     wav.requires_grad_(True)
     sum(f.abs().mean() for f in model.encode(wav)).backward()
     assert torch.isfinite(wav.grad).all()
+
+
+def test_default_sizes():
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(TFMaskNet()) == 932_628
+    assert count(TFMaskNet(causal=True)) == 636_372
