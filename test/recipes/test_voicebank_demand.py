@@ -1,5 +1,6 @@
 """egs/voicebank_demand on a miniature VoiceBank+DEMAND tree (real folder and file names, 48 kHz):
-data preparation, validation and a tiny warm-up through ./run.sh, layout errors, download, configs."""
+data preparation, validation and a tiny warm-up through ./run.sh, layout errors, download, configs,
+and the DNS Challenge's test set enhanced and scored by this recipe (a test set given as a path)."""
 from __future__ import annotations
 
 import importlib.util
@@ -12,7 +13,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from fake_corpora import REPO, VB_FOLDERS, VoiceBankTree, recipe_copy, run, write_voicebank_tree
+from fake_corpora import REPO, VB_FOLDERS, VoiceBankTree, recipe_copy, run, write_dns_tree, write_voicebank_tree
 from mal.io import read_scp, validate_data_dir
 from mal.losses import CombinedLoss
 from mal.models import build_model
@@ -35,7 +36,7 @@ def recipe(tmp_path_factory) -> tuple:
     """(recipe dir, fake corpus, run.sh output) after ./run.sh --stage 1 --stop_stage 3."""
     root = tmp_path_factory.mktemp("vb")
     tree = write_voicebank_tree(root / "VoiceBank-DEMAND")
-    recipe_dir = recipe_copy(root, "voicebank_demand") / "voicebank_demand"
+    recipe_dir = recipe_copy(root, "voicebank_demand", "dns_challenge") / "voicebank_demand"
     proc = run(["./run.sh", "--stage", "1", "--stop_stage", "3", "--ngpu", "0", "--nj", "1",
                 "--train_config", "conf/test_tiny.yaml", "--local_data_opts", f"--db_root {tree.root} --nj 2"], recipe_dir)
     assert proc.returncode == 0, proc.stdout
@@ -94,6 +95,30 @@ def test_rerun_keeps_the_dump(recipe) -> None:
     assert proc.returncode == 0, proc.stdout
     assert "train: 4 utterances, 2 speakers (p230, p231), 0 files resampled" in proc.stdout
     assert {p: p.stat().st_mtime_ns for p in wavs} == before
+
+
+def test_cross_corpus_test_set_given_as_a_path(recipe) -> None:
+    """./run.sh --stage 5 --stop_stage 6 --test_sets ../dns_challenge/data/test_no_reverb: outputs named after the path."""
+    recipe_dir, _, _ = recipe
+    dns = write_dns_tree(recipe_dir.parent.parent / "DNS-Challenge", clips_per_reader=1, num_noise=2, num_test=2, seconds=(0.8, 1.0))
+    proc = run(["local/data.sh", "--db_root", dns.root, "--sets", "test"], recipe_dir.parent / "dns_challenge")
+    assert proc.returncode == 0, proc.stdout
+    exp = recipe_dir / "exp" / "test_tiny"
+    (exp / "mal").mkdir()
+    shutil.copy(exp / "warmup" / "model.pth", exp / "mal" / "model.pth")  # a stand-in: stage 4 is not under test here
+    proc = run(["./run.sh", "--stage", "5", "--stop_stage", "6", "--ngpu", "0", "--nj", "1",
+                "--train_config", "conf/test_tiny.yaml", "--baseline_configs", "", "--num_report_utts", "1",
+                "--test_sets", "../dns_challenge/data/test_no_reverb", "--score_metrics", "sisdr", "--dnsmos_metrics", ""],
+               recipe_dir)
+    assert proc.returncode == 0, proc.stdout
+    name = "dns_challenge_data_test_no_reverb"
+    keys = [f"fileid_{i:04d}" for i in dns.test_fileids]
+    for system in ("warmup", "mal"):
+        enhanced = read_scp(exp / "enhanced" / name / system / "wav.scp")
+        assert sorted(enhanced) == keys and all(Path(p).is_file() for p in enhanced.values())
+    for system in ("noisy", "warmup", "mal"):
+        assert sorted(read_scp(exp / "scores" / name / system / "sisdr")) == keys
+    assert f"## {name}" in (recipe_dir / "RESULTS.md").read_text()
 
 
 @pytest.fixture()

@@ -1,0 +1,1 @@
+../../voicebank_demand/local/estimate_training_cost.py
