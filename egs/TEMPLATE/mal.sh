@@ -146,8 +146,8 @@ fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: fine-tuning from the warm-up: ${finetune_systems[*]}"
-    [ -f "${exp}/warmup/model.pth" ] || die "no warm-up model ${exp}/warmup/model.pth (run stage 3)"
     check_same_steps "${finetune_systems[@]}" || die "fix the fine-tuning configs"
+    [ -f "${exp}/warmup/model.pth" ] || die "no warm-up model ${exp}/warmup/model.pth (run stage 3)"
     for pair in "${finetune_systems[@]}"; do
         train_system "${pair%%=*}" "${pair#*=}" --init "${exp}/warmup/model.pth"
     done

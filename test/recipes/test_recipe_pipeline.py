@@ -1,0 +1,172 @@
+"""The default recipe through every stage at a tiny size, and a re-run of single stages.
+
+The recipe runs in a temporary copy of egs/mini_offline whose mal.sh, path.sh, utils/ and local/
+link to the repository's, with tiny configs (a small TFMaskNet, 2 optimiser steps per system).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mal.io import read_scp
+from mal.io.validate import validate_data_dir
+from mal.score.summary import read_scores_dir
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "egs" / "mini_offline"
+SETS = ("test", "test_ood")
+SYSTEMS = ("warmup", "mal", "continued", "deep_feature")
+TAG = "warmup"
+
+MODEL = {"name": "tfmask", "conf": {"channels": [4, 8], "rnn_hidden": 16}}
+COMMON = {
+    "batch": {"batch_size": 2, "segment_seconds": 1.0, "valid_batch_size": 2},
+    "optim": {"name": "adam", "lr": 1.0e-3},
+}
+CONFIGS = {
+    "warmup": {"model": MODEL, "criterions": [{"name": "l1"}, {"name": "mrstft"}],
+               "train": {"max_epochs": 1, "steps_per_epoch": 2}},
+    "mal": {"criterions": [{"name": "mal", "conf": {"variant": "frozen", "layers": "all"}}, {"name": "l1"}],
+            "train": {"max_epochs": 2, "max_steps": 2, "steps_per_epoch": 1}},
+    "continued": {"criterions": [{"name": "l1"}, {"name": "mrstft"}],
+                  "train": {"max_epochs": 2, "max_steps": 2, "steps_per_epoch": 1}},
+    "deep_feature": {"criterions": [{"name": "deep_feature", "conf": {"network": "ge2e"}}, {"name": "l1"}],
+                     "train": {"max_epochs": 2, "max_steps": 2, "steps_per_epoch": 1}},
+}
+
+pytestmark = pytest.mark.skipif(shutil.which("flite") is None or shutil.which("espeak-ng") is None,
+                                reason="flite/espeak-ng not installed (make -C tools debian)")
+
+
+def _make_recipe(root: Path) -> Path:
+    recipe = root / "recipe"
+    (recipe / "conf").mkdir(parents=True)
+    for name, target in (("mal.sh", REPO / "egs/TEMPLATE/mal.sh"), ("path.sh", REPO / "egs/TEMPLATE/path.sh"),
+                         ("utils", REPO / "utils"), ("local", RECIPE / "local")):
+        os.symlink(target, recipe / name)
+    shutil.copy(RECIPE / "cmd.sh", recipe / "cmd.sh")
+    shutil.copy(RECIPE / "run.sh", recipe / "run.sh")
+    for name, config in CONFIGS.items():
+        (recipe / "conf" / f"{name}.yaml").write_text(yaml.safe_dump({**COMMON, **config}))
+    return recipe
+
+
+def _run(recipe: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")}
+    env["MAL_CMD_BACKEND"] = "local"
+    proc = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"run.sh {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory):
+    recipe = _make_recipe(tmp_path_factory.mktemp("mini"))
+    audio = recipe / "downloads"
+    _run(recipe, "--local_data_opts",
+         f"--num_train 6 --num_valid 2 --num_test 3 --num_test_ood 3 --audio_dir {audio}",
+         "--nj", "2", "--dnsmos_max_utts", "1", "--num_report_utts", "1", "--self_consistency_passes", "1")
+    return recipe
+
+
+def test_every_stage_wrote_its_outputs(recipe_run):
+    recipe, exp = recipe_run, recipe_run / "exp" / TAG
+    for dset in ("train", "valid", *SETS):
+        assert validate_data_dir(recipe / "data" / dset, sample_rate=16000) == []
+        assert (recipe / "data" / dset / "utt2num_samples").is_file()
+    for system in SYSTEMS:
+        assert (exp / system / "model.pth").is_file(), system
+        saved = yaml.safe_load((exp / system / "config.yaml").read_text())
+        assert saved["model"]["name"] == "tfmask"
+    mal_conf = yaml.safe_load((exp / "mal" / "config.yaml").read_text())
+    assert mal_conf["criterions"][0]["conf"]["variant"] == "frozen"
+    for dset in SETS:
+        keys = list(read_scp(recipe / "data" / dset / "wav.scp"))
+        for system in SYSTEMS:
+            enhanced = read_scp(exp / "enhanced" / dset / system / "wav.scp")
+            assert list(enhanced) == keys
+            assert all(Path(p).is_file() for p in enhanced.values())
+        for system in ("noisy", *SYSTEMS):
+            scores = read_scores_dir(exp / "scores" / dset / system)
+            assert set(scores.values["pesq_wb"]) | set(scores.failure_reasons("pesq_wb")) == set(keys)
+            assert len(scores.values["dnsmos_ovrl"]) == 1  # --dnsmos_max_utts 1
+            assert (exp / "scores" / dset / system / "summary.yaml").is_file()
+    results = (recipe / "RESULTS.md").read_text()
+    for dset in SETS:
+        assert f"## {dset}" in results
+    table = results.split("## test\n", 1)[1].split("## ", 1)[0]
+    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("|") and not line.startswith("|---")]
+    assert rows == ["system", "noisy", "warmup", "continued", "deep_feature", "mal"]
+    assert (exp / "report" / "index.html").is_file()
+    for system in ("warmup", "mal"):
+        assert (exp / "self_consistency" / "test" / system / "drift.csv").is_file()
+    archive = exp / "packed" / "mal.tar.gz"
+    with tarfile.open(archive) as tar:
+        assert {"model.pth", "config.yaml", "RESULTS.md"} <= {Path(n).name for n in tar.getnames()}
+    assert (exp / "run.sh").is_file()
+
+
+def test_packed_model_enhances_a_file(recipe_run, tmp_path):
+    exp = recipe_run / "exp" / TAG
+    noisy = next(iter(read_scp(recipe_run / "data" / "test" / "wav.scp").values()))
+    env = dict(os.environ, MAL_CACHE_DIR=str(tmp_path / "cache"))
+    subprocess.run([str(REPO / "tools/venv/bin/mal-enhance"), "--model", str(exp / "packed" / "mal.tar.gz"),
+                    noisy, str(tmp_path / "out.wav")], check=True, env=env, capture_output=True)
+    import soundfile as sf
+
+    assert sf.info(str(tmp_path / "out.wav")).frames == sf.info(noisy).frames
+
+
+def test_single_stages_rerun_without_redoing_others(recipe_run):
+    exp = recipe_run / "exp" / TAG
+    wavs = sorted((exp / "enhanced" / "test" / "mal" / "logdir").glob("output.*/wav/*.wav"))
+    models = sorted(exp.glob("*/model.pth"))
+    before = {p: p.stat().st_mtime_ns for p in wavs + models}
+    out = _run(recipe_run, "--stage", "5", "--stop_stage", "6", "--dnsmos_max_utts", "1")
+    assert "Stage 3" not in out.stdout and "Stage 4" not in out.stdout
+    assert {p: p.stat().st_mtime_ns for p in wavs + models} == before  # enhancement reused, no retraining
+    assert list(read_scp(exp / "enhanced" / "test" / "mal" / "wav.scp")) == list(read_scp(recipe_run / "data/test/wav.scp"))
+    assert "## test_ood" in (recipe_run / "RESULTS.md").read_text()
+    # Re-running training stages skips finished systems instead of retraining them.
+    out = _run(recipe_run, "--stage", "3", "--stop_stage", "4")
+    assert out.stdout.count("exists; skipping") == len(SYSTEMS)
+    assert {p: p.stat().st_mtime_ns for p in models} == {p: before[p] for p in models}
+
+
+def test_help_and_unknown_option(recipe_run):
+    out = _run(recipe_run, "--help")
+    for option in ("--stage", "--stop_stage", "--nj", "--ngpu", "--train_config", "--mal_config", "--expdir", "--test_sets"):
+        assert option in out.stdout
+    bad = _run(recipe_run, "--no_such_option", "1", check=False)
+    assert bad.returncode != 0 and "no_such_option" in bad.stderr
+
+
+def test_mismatched_finetune_steps_fail_before_training(recipe_run, tmp_path):
+    conf = recipe_run / "conf" / "continued_longer.yaml"
+    config = yaml.safe_load((recipe_run / "conf" / "continued.yaml").read_text())
+    config["train"]["max_steps"] = 5
+    conf.write_text(yaml.safe_dump(config))
+    bad = _run(recipe_run, "--stage", "4", "--stop_stage", "4", "--tag", "mismatch", "--expdir", str(tmp_path),
+               "--baseline_configs", f"continued={conf}", check=False)
+    assert bad.returncode != 0
+    assert "max_steps" in bad.stdout + bad.stderr
+
+
+def test_setup_sh_makes_a_new_recipe(tmp_path):
+    target = tmp_path / "my_corpus"
+    subprocess.run([str(REPO / "egs/TEMPLATE/setup.sh"), str(target)], check=True, capture_output=True)
+    for name in ("mal.sh", "path.sh", "utils"):
+        assert (target / name).is_symlink() and (target / name).exists(), name
+    for name in ("cmd.sh", "run.sh", "local/data.sh", "conf/warmup.yaml", "conf/mal.yaml"):
+        assert (target / name).is_file(), name
+    out = subprocess.run(["./run.sh", "--help"], cwd=target, capture_output=True, text=True)
+    assert out.returncode == 0 and "--stop_stage" in out.stdout
+    stage1 = subprocess.run(["./run.sh", "--stage", "1", "--stop_stage", "1"], cwd=target, capture_output=True, text=True)
+    assert stage1.returncode != 0 and "db_root" in stage1.stderr
