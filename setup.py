@@ -43,6 +43,8 @@ setup(
     extras_require={
         "test": ["pytest", "hypothesis"],
         "deepfeature": ["transformers", "safetensors"],
+        # egs/dns_challenge: rooms simulated for reverberant training mixtures when no RIRs are given
+        "dns": ["pyroomacoustics"],
     },
     entry_points={"console_scripts": [f"{k}={v}" for k, v in ENTRY_POINTS.items()]},
 )

@@ -75,7 +75,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", required=True, help="training YAML")
     parser.add_argument("--num-utts", type=int, help="training utterances (one segment each per epoch); "
                         "needed unless the config sets train.max_steps or train.steps_per_epoch")
-    parser.add_argument("--tflops", default="20,60", help="assumed sustained TFLOP/s, comma-separated")
+    parser.add_argument("--tflops", default="10,40", help="assumed sustained TFLOP/s, comma-separated")
     parser.add_argument("--probe-seconds", type=float, default=1.0, help="length of the counted item")
     return parser
 
