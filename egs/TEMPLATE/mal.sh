@@ -18,6 +18,7 @@ stage=1                 # first stage to run
 stop_stage=100          # last stage to run
 nj=2                    # parallel jobs for validation, enhancement and scoring
 ngpu=0                  # GPUs for training (0: CPU)
+train_num_threads=0     # torch threads of a CPU training job (0: every core of the machine)
 expdir=exp              # where experiments go: ${expdir}/<tag>/...
 tag=                    # experiment tag (default: name of --train_config without .yaml)
 local_data_opts=        # options passed to local/data.sh
@@ -56,6 +57,8 @@ echo >> "${exp}/run.sh"
 
 train_opts=()
 [ "${ngpu}" -gt 0 ] && train_opts+=(--device cuda) || train_opts+=(--device cpu)
+[ "${train_num_threads}" -gt 0 ] || train_num_threads=$(nproc)
+train_opts+=(--num-threads "${train_num_threads}")
 train_prog=(mal-train)  # several GPUs: one data-parallel process each
 [ "${ngpu}" -gt 1 ] && train_prog=(torchrun --standalone --nproc_per_node "${ngpu}" -m mal.bin.train)
 

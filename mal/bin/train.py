@@ -33,12 +33,18 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu or cuda")
     parser.add_argument("--override", nargs="+", action="extend", default=[], metavar="KEY.SUB=VALUE",
                         help="change a config value, e.g. optim.lr=1e-4 train.max_steps=500 criterions.0.weight=2")
+    parser.add_argument("--num-threads", type=int, default=0,
+                        help="torch intra-op threads for CPU work (0: torch's default, from OMP_NUM_THREADS)")
     parser.add_argument("--print-config", action="store_true", help="print the effective config as YAML and exit")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
+    if args.num_threads > 0:
+        import torch
+
+        torch.set_num_threads(args.num_threads)
     from mal.train.trainer import TrainingError, expand_config, train
 
     try:
