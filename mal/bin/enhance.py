@@ -4,8 +4,12 @@
         [--key-file keys.scp] [--chunk-seconds 10 --overlap-seconds 1] [--streaming] \\
         [--device cpu] [--num-threads 1] [--skip-existing]
     mal-enhance --model exp/x/model.pth in.wav out.wav
+    mal-enhance --peer rnnoise --wav-scp data/test/wav.scp --out-dir DIR [--key-file keys.scp]
 
 Output keeps the input's sample rate (other rates are resampled to the model's and back).
+``--peer NAME`` runs an external enhancer instead of a mal model (mal.enhance.peers: rnnoise,
+noisereduce, noisereduce_stationary, nsnet2) with the same outputs; the model options
+(chunks, streaming, --norm-rms, --device) do not apply to peers.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from typing import List, Optional
 import torch
 
 from mal.enhance.chunked import DEFAULT_NORM_RMS
-from mal.enhance.inference import EnhanceOptions, Enhancer, enhance_file, enhance_scp
+from mal.enhance.inference import EnhanceOptions, Enhancer, SignalEnhancer, enhance_file, enhance_scp
+from mal.enhance.peers import build_peer, peer_names
 from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS
 
 
@@ -52,7 +57,9 @@ def get_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("files", nargs="*", metavar="IN OUT", help="one-file mode: input and output audio paths")
-    p.add_argument("--model", required=True, help="model.pth or packed model archive")
+    system = p.add_mutually_exclusive_group(required=True)
+    system.add_argument("--model", help="model.pth or packed model archive")
+    system.add_argument("--peer", choices=peer_names(), help="an external enhancer instead of a model")
     p.add_argument("--wav-scp", help="Kaldi wav.scp to enhance (data-dir mode)")
     p.add_argument("--out-dir", help="writes OUT_DIR/wav/<key>.wav and OUT_DIR/wav.scp")
     p.add_argument("--key-file", help="only these keys (first field of each line, e.g. a split wav.scp)")
@@ -68,10 +75,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("give --wav-scp and --out-dir, or exactly two paths: IN OUT")
     if args.wav_scp is not None and (args.files or args.out_dir is None):
         parser.error("--wav-scp needs --out-dir and no positional paths")
+    if args.peer is not None and args.streaming:
+        parser.error("--streaming applies to mal models only, not to --peer")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mal-enhance: %(message)s", stream=sys.stderr)
     torch.set_num_threads(max(1, args.num_threads))
     try:
-        enhancer = Enhancer.from_checkpoint(args.model, options_from_args(args), args.device)
+        enhancer: SignalEnhancer
+        if args.peer is not None:
+            enhancer = build_peer(args.peer, args.num_threads)
+        else:
+            enhancer = Enhancer.from_checkpoint(args.model, options_from_args(args), args.device)
         if args.wav_scp is not None:
             enhance_scp(enhancer, args.wav_scp, args.out_dir, args.key_file, args.skip_existing)
         else:

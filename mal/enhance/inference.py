@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 import torch
@@ -49,6 +49,24 @@ def pick_device(name: str = "cpu") -> torch.device:
         return resolve_device(name)
     except (RuntimeError, ValueError) as e:
         raise EnhanceError(str(e)) from None
+
+
+class SignalEnhancer(Protocol):
+    """Anything that enhances a 1-D signal keeping rate and length: an Enhancer or a peer."""
+
+    def enhance(self, wav: np.ndarray, sample_rate: int) -> np.ndarray: ...
+
+
+def enhance_entry(enhancer: SignalEnhancer, entry: str, key: str) -> Tuple[np.ndarray, int]:
+    """Read one wav.scp value, enhance it; errors name ``key``. Returns ``(wav, rate)``."""
+    wav, rate = read_audio(entry, key=key)
+    try:
+        out = enhancer.enhance(wav, rate)
+    except (EnhanceError, RuntimeError) as e:  # RuntimeError: the model itself failed
+        raise EnhanceError(f"utterance '{key}': {e}") from None
+    if not np.all(np.isfinite(out)):
+        raise EnhanceError(f"utterance '{key}': the model produced NaN or inf samples")
+    return out, rate
 
 
 class Enhancer:
@@ -89,14 +107,7 @@ class Enhancer:
 
     def enhance_entry(self, entry: str, key: str) -> Tuple[np.ndarray, int]:
         """Read one wav.scp value, enhance it; errors name ``key``. Returns ``(wav, rate)``."""
-        wav, rate = read_audio(entry, key=key)
-        try:
-            out = self.enhance(wav, rate)
-        except (EnhanceError, RuntimeError) as e:  # RuntimeError: the model itself failed
-            raise EnhanceError(f"utterance '{key}': {e}") from None
-        if not np.all(np.isfinite(out)):
-            raise EnhanceError(f"utterance '{key}': the model produced NaN or inf samples")
-        return out, rate
+        return enhance_entry(self, entry, key)
 
 
 def read_key_file(path: PathLike) -> List[str]:
@@ -134,13 +145,15 @@ def output_path(out_dir: PathLike, key: str) -> Path:
 
 
 def enhance_scp(
-    enhancer: Enhancer,
+    enhancer: SignalEnhancer,
     wav_scp: PathLike,
     out_dir: PathLike,
     key_file: Optional[PathLike] = None,
     skip_existing: bool = False,
 ) -> Dict[str, str]:
     """Enhance every (or every key-file) entry of ``wav_scp`` into ``out_dir/wav/<key>.wav``.
+
+    ``enhancer`` is an :class:`Enhancer` or anything with its ``enhance(wav, rate)`` (a peer).
 
     Writes ``out_dir/wav.scp`` (absolute paths, sorted) once all keys are done and returns it
     as a dict. Bad input stops with an error naming the key; finished wavs are kept.
@@ -155,7 +168,7 @@ def enhance_scp(
             written[key] = str(path)
             skipped += 1
             continue
-        wav, rate = enhancer.enhance_entry(table[key], key)
+        wav, rate = enhance_entry(enhancer, table[key], key)
         write_wav(path, wav, rate)
         written[key] = str(path)
         audio_seconds += len(wav) / rate
@@ -166,7 +179,7 @@ def enhance_scp(
     return written
 
 
-def enhance_file(enhancer: Enhancer, in_path: PathLike, out_path: PathLike) -> None:
+def enhance_file(enhancer: SignalEnhancer, in_path: PathLike, out_path: PathLike) -> None:
     """Enhance one audio file into ``out_path`` (same sample rate, 16-bit PCM wav)."""
-    wav, rate = enhancer.enhance_entry(str(in_path), Path(in_path).name)
+    wav, rate = enhance_entry(enhancer, str(in_path), Path(in_path).name)
     write_wav(out_path, wav, rate)
