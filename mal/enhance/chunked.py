@@ -90,10 +90,13 @@ def enhance_chunked(
 
     The whole file is scaled to ``norm_rms`` first and the output scaled back, so the output
     level follows the input's (``norm_rms=None`` or 0 disables this). A signal no longer than
-    one chunk goes through in one pass. ``chunk_seconds <= 0`` also means one pass.
+    one chunk goes through in one pass. ``chunk_seconds <= 0`` also means one pass. An empty
+    signal gives an empty output.
     """
     if wav.ndim != 1:
         raise EnhanceError(f"expected a 1-D signal, got shape {wav.shape}")
+    if wav.shape[0] == 0:
+        return np.zeros(0, dtype=np.float32)  # nothing to enhance (and no model is run on it)
     device = device if device is not None else next(model.parameters()).device
     rate = int(model.sample_rate)
     chunk = int(round(chunk_seconds * rate)) if chunk_seconds and chunk_seconds > 0 else len(wav)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from mal.enhance.chunked import DEFAULT_NORM_RMS, EnhanceError, enhance_chunked
 from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS, check_streamable, enhance_streaming
-from mal.io.audio import read_audio, resample, write_wav
+from mal.io.audio import AudioError, audio_info, read_audio, resample, write_wav
 from mal.io.scp import read_scp, write_scp
 from mal.models.abs_model import AbsSEModel
 
@@ -144,6 +144,16 @@ def output_path(out_dir: PathLike, key: str) -> Path:
     return Path(out_dir).resolve() / "wav" / f"{key}.wav"
 
 
+def is_finished_output(path: Path) -> bool:
+    """An existing, non-empty wav whose header is intact (not cut off): reusable by ``skip_existing``."""
+    if not path.is_file():
+        return False
+    try:
+        return audio_info(str(path)).num_samples > 0
+    except AudioError:
+        return False
+
+
 def enhance_scp(
     enhancer: SignalEnhancer,
     wav_scp: PathLike,
@@ -156,19 +166,26 @@ def enhance_scp(
     ``enhancer`` is an :class:`Enhancer` or anything with its ``enhance(wav, rate)`` (a peer).
 
     Writes ``out_dir/wav.scp`` (absolute paths, sorted) once all keys are done and returns it
-    as a dict. Bad input stops with an error naming the key; finished wavs are kept.
+    as a dict; a wav.scp left by an earlier run is removed first, so ``out_dir/wav.scp`` exists
+    only after a run that finished. Bad input stops with an error naming the wav.scp line and
+    the key; finished wavs are kept, and ``skip_existing`` reuses those that are intact.
     """
     table = read_scp(wav_scp)
     keys = select_keys(table, key_file, wav_scp)
+    lines = {key: lineno for lineno, key in enumerate(table, start=1)}  # read_scp: one entry per line
+    (Path(out_dir) / "wav.scp").unlink(missing_ok=True)
     written: Dict[str, str] = {}
     skipped, audio_seconds, started = 0, 0.0, time.perf_counter()
     for key in tqdm(keys, desc="enhance", unit="utt", disable=not sys.stderr.isatty()):
         path = output_path(out_dir, key)
-        if skip_existing and path.is_file():
+        if skip_existing and is_finished_output(path):
             written[key] = str(path)
             skipped += 1
             continue
-        wav, rate = enhance_entry(enhancer, table[key], key)
+        try:
+            wav, rate = enhance_entry(enhancer, table[key], key)
+        except (AudioError, EnhanceError) as e:
+            raise type(e)(f"{wav_scp}:{lines[key]}: {e}") from None
         write_wav(path, wav, rate)
         written[key] = str(path)
         audio_seconds += len(wav) / rate

@@ -127,6 +127,8 @@ class TFMaskNet(AbsSEModel):
     def decode(self, features: List[torch.Tensor], noisy: torch.Tensor) -> torch.Tensor:
         if len(features) != len(self.encoder) + 1:
             raise ValueError(f"TFMaskNet.decode: expected {len(self.encoder) + 1} feature tensors, got {len(features)}")
+        if noisy.shape[-1] == 0:  # istft cannot produce 0 samples; the output of nothing is nothing
+            return noisy.new_zeros(noisy.shape)
         spec = self.stft(noisy)
         enhanced = self.apply_mask(spec, self.decode_frames(features[:-1], features[-1]))
         return torch.istft(enhanced, self.n_fft, self.hop_length, window=self.window, center=True, length=noisy.shape[-1])

@@ -290,6 +290,16 @@ def needs_reference(metrics: Sequence[str]) -> bool:
     return any(m not in NONINTRUSIVE_METRICS for m in metrics)
 
 
+def _read_scored(entry: str, sample_rate: Optional[int], resample: bool, key: str, table: str) -> Tuple[np.ndarray, int]:
+    """read_audio, with the table's name in front of any AudioError (which names the key)."""
+    from mal.io.audio import AudioError, read_audio
+
+    try:
+        return read_audio(entry, sample_rate, resample, key=key)
+    except AudioError as e:
+        raise AudioError(f"{table}: {e}") from None
+
+
 def score_tables(
     estimates: Mapping[str, str],
     metrics: Sequence[str],
@@ -306,8 +316,6 @@ def score_tables(
     differing sample rates (unless ``sample_rate`` resamples both) or a length mismatch raise
     an error naming the table and the key.
     """
-    from mal.io.audio import read_audio
-
     metrics = parse_metrics(metrics)
     if needs_reference(metrics) and references is None:
         intrusive = ",".join(m for m in metrics if m not in NONINTRUSIVE_METRICS)
@@ -316,17 +324,20 @@ def score_tables(
     for key in list(keys) if keys is not None else list(estimates):
         if key not in estimates:
             raise KeyError(f"{est_name}: key '{key}' missing")
-        est, est_rate = read_audio(estimates[key], sample_rate, resample, key=key)
+        est, est_rate = _read_scored(estimates[key], sample_rate, resample, key, est_name)
         failures: Dict[str, str] = {}
         if references is None:
             yield key, score_nonintrusive(est, est_rate, metrics, key=key, failures=failures), failures
             continue
         if key not in references:
             raise KeyError(f"{ref_name}: key '{key}' missing")
-        ref, ref_rate = read_audio(references[key], sample_rate, resample, key=key)
+        ref, ref_rate = _read_scored(references[key], sample_rate, resample, key, ref_name)
         if ref_rate != est_rate:
             raise ValueError(
-                f"utterance '{key}': reference is {ref_rate} Hz, estimate {est_rate} Hz (use --sample-rate to resample both)"
+                f"{est_name}: utterance '{key}': reference is {ref_rate} Hz, estimate {est_rate} Hz (use --sample-rate to resample both)"
             )
-        scores = score_pair(ref, est, est_rate, metrics, key=key, failures=failures, length_tolerance=length_tolerance)
+        try:
+            scores = score_pair(ref, est, est_rate, metrics, key=key, failures=failures, length_tolerance=length_tolerance)
+        except LengthMismatchError as e:
+            raise LengthMismatchError(f"{est_name}: {e}") from None
         yield key, scores, failures
