@@ -347,7 +347,7 @@ class Trainer:
         try:
             self.model: AbsSEModel = build_model(mconf["name"], **mconf["conf"]).to(self.ctx.device)
             self.criterion = CombinedLoss(self.config["criterions"])
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, FileNotFoundError) as e:  # FileNotFoundError: a loss's weights
             raise ConfigError(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)) from None
         self.state: Optional[Dict[str, Any]] = None
         if self.resume and self.exp.checkpoint.is_file():
