@@ -140,7 +140,8 @@ class Demucs(AbsSEModel):
         if self.causal:
             power = torch.cumsum(wav.double().square(), dim=-1)
             count = torch.arange(1, wav.shape[-1] + 1, device=wav.device, dtype=torch.float64)
-            return (power / count).sqrt().to(wav.dtype) + self.floor
+            # clamp: d sqrt(x)/dx is inf at 0 (digital silence); the clamped value is far below the floor
+            return (power / count).clamp_min(1e-30).sqrt().to(wav.dtype) + self.floor
         return wav.std(dim=-1, keepdim=True, unbiased=True if wav.shape[-1] > 1 else False) + self.floor
 
     # --- encoder / decoder ----------------------------------------------------------------
