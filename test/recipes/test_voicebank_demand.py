@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+import torch
 
 from fake_corpora import REPO, VB_FOLDERS, VoiceBankTree, recipe_copy, run, write_dns_tree, write_voicebank_tree
 from mal.io import read_scp, validate_data_dir
@@ -209,3 +210,23 @@ def test_paper_configs_build_and_fine_tuning_is_comparable() -> None:
     run_sh = (RECIPE / "run.sh").read_text()
     for name in ("continued", "mal_frozen_fe", "mal_dynamic"):
         assert f"{name}=conf/{name}.yaml" in run_sh
+
+
+def test_cost_estimate_counts_recurrent_layers(tmp_path: Path, capsys) -> None:
+    cost = load_local("estimate_training_cost")
+    lstm = torch.nn.LSTM(8, 16, num_layers=2, bidirectional=True)
+    # per frame: 2 directions x 2 x 4 gates x 16 x (input + 16), input 8 then 32
+    assert cost.rnn_flops(lstm, frames=10, batch=3) == 3 * 10 * 2 * 2 * 4 * 16 * ((8 + 16) + (32 + 16))
+    config = tmp_path / "small.yaml"
+    config.write_text("model: {name: demucs, conf: {hidden: 4, depth: 2, lstm_layers: 1}}\n"
+                      "criterions: [{name: l1}]\nbatch: {batch_size: 4, segment_seconds: 1.0}\ntrain: {max_epochs: 2}\n")
+    assert cost.main(["--config", str(config)]) == 1 and "give --num-utts" in capsys.readouterr().err
+    estimate = cost.estimate(load_config(config), num_utts=10, probe_seconds=0.25)
+    assert estimate["steps"] == 2 * 3 and estimate["total_flops"] == pytest.approx(6 * estimate["step_flops"])
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:  # what the counter alone sees of one 0.25 s item
+        build_model("demucs", hidden=4, depth=2, lstm_layers=1)(torch.randn(1, 4000)).abs().mean().backward()
+    assert estimate["step_flops"] > 4 * 4 * counter.get_total_flops(), "batch 4 x (1 s / 0.25 s), plus the LSTM"
+    assert cost.main(["--config", str(config), "--num-utts", "10", "--tflops", "1", "--probe-seconds", "0.25"]) == 0
+    out = capsys.readouterr().out
+    assert f"= {cost.scaled(estimate['step_flops'])}; 6 steps = " in out and "at 1 TFLOP/s sustained" in out

@@ -4,7 +4,7 @@
 #
 # Usage: local/download.sh [--trainset 28spk] [--text true] <db_root>
 # Needs wget or curl, and unzip. Interrupted downloads resume (wget -c / curl -C -); zips that
-# are already unpacked are skipped. About 2.3 GB of zips for the 28-speaker set and the test set.
+# are already unpacked are skipped. The zips take several GB; delete them after unpacking.
 set -euo pipefail
 trainset=28spk
 text=true

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -70,6 +70,32 @@ def count_step(config: dict, probe_seconds: float) -> tuple:
     return counter.get_total_flops() + sum(recurrent), sum(p.numel() for p in model.parameters())
 
 
+def scaled(flops: float) -> str:
+    """FLOPs with an SI prefix: ``2.43 TFLOP``."""
+    for prefix, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6)):
+        if flops >= scale:
+            return f"{flops / scale:.3g} {prefix}FLOP"
+    return f"{flops:.3g} FLOP"
+
+
+def estimate(config: dict, num_utts: Optional[int] = None, probe_seconds: float = 1.0) -> Dict[str, float]:
+    """``{"params", "step_flops", "steps", "total_flops"}`` of a loaded training config.
+
+    Steps: ``train.max_steps``, else ``max_epochs x`` (``steps_per_epoch`` or
+    ``ceil(num_utts / batch_size)``); ValueError when neither can be worked out.
+    """
+    batch, train = config["batch"], config["train"]
+    if train["max_steps"]:
+        steps = train["max_steps"]
+    elif train["steps_per_epoch"] or num_utts:
+        steps = train["max_epochs"] * (train["steps_per_epoch"] or math.ceil(num_utts / batch["batch_size"]))
+    else:
+        raise ValueError("give --num-utts (the config sets no train.max_steps or train.steps_per_epoch)")
+    per_item, params = count_step(config, probe_seconds)
+    per_step = per_item * batch["segment_seconds"] / probe_seconds * batch["batch_size"]
+    return {"params": params, "step_flops": per_step, "steps": steps, "total_flops": per_step * steps}
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="training YAML")
@@ -83,22 +109,17 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] = None) -> int:
     args = get_parser().parse_args(argv)
     config = load_config(args.config)
-    batch, train = config["batch"], config["train"]
-    per_item, params = count_step(config, args.probe_seconds)
-    per_step = per_item * batch["segment_seconds"] / args.probe_seconds * batch["batch_size"]
-    if train["max_steps"]:
-        steps = train["max_steps"]
-    elif train["steps_per_epoch"] or args.num_utts:
-        steps = train["max_epochs"] * (train["steps_per_epoch"] or math.ceil(args.num_utts / batch["batch_size"]))
-    else:
-        print("estimate_training_cost.py: give --num-utts (the config sets no max_steps/steps_per_epoch)", file=sys.stderr)
+    try:
+        cost = estimate(config, args.num_utts, args.probe_seconds)
+    except ValueError as e:
+        print(f"estimate_training_cost.py: {e}", file=sys.stderr)
         return 1
-    total = per_step * steps
-    print(f"{args.config}: {config['model']['name']} {params / 1e6:.1f} M parameters; one step "
-          f"(batch {batch['batch_size']} x {batch['segment_seconds']:g} s) = {per_step / 1e12:.2f} TFLOP; "
-          f"{steps} steps = {total / 1e15:.0f} PFLOP")
+    batch = config["batch"]
+    print(f"{args.config}: {config['model']['name']} {cost['params'] / 1e6:.1f} M parameters; one step "
+          f"(batch {batch['batch_size']} x {batch['segment_seconds']:g} s) = {scaled(cost['step_flops'])}; "
+          f"{cost['steps']} steps = {scaled(cost['total_flops'])}")
     for rate in (float(r) for r in args.tflops.split(",")):
-        print(f"  at {rate:g} TFLOP/s sustained: {total / (rate * 1e12) / 3600:.1f} h")
+        print(f"  at {rate:g} TFLOP/s sustained: {cost['total_flops'] / (rate * 1e12) / 3600:.2g} h")
     return 0
 
 
