@@ -61,15 +61,15 @@ def check_paired_keys(data: DataDir) -> List[str]:
 def utterance_lengths(data: DataDir, keys: Sequence[str]) -> Dict[str, int]:
     """Samples per utterance: ``utt2num_samples`` when present (must cover every key), else
     measured from the audio headers (pipes and ark entries are decoded)."""
-    table = data.num_samples()
+    table, source = data.num_samples(), "utt2num_samples"
     if table is None:
-        table = compute_num_samples(data.path, data.sample_rate)
+        table, source = compute_num_samples(data.path, data.sample_rate), NOISY_SCP  # measured from the audio
     missing = [k for k in keys if k not in table]
     if missing:
         raise DataDirError(f"{data.path}/utt2num_samples: utterance '{missing[0]}' is missing; rerun mal-compute-lengths {data.path}")
     bad = [k for k in keys if table[k] <= 0]
     if bad:
-        raise DataDirError(f"{data.path}/utt2num_samples: utterance '{bad[0]}' has {table[bad[0]]} samples")
+        raise DataDirError(f"{data.path}/{source}: utterance '{bad[0]}' has {table[bad[0]]} samples (empty audio)")
     return {k: table[k] for k in keys}
 
 
