@@ -1,0 +1,256 @@
+"""bench/mal_ablation.py on a tiny generated corpus: runs, caches, selects on valid only, reports."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SR = 16000
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("mal_ablation", ROOT / "bench" / "mal_ablation.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mal_ablation"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+ablation = load_bench()
+
+
+def harmonic(seconds: float, f0: float, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    phase = 2 * np.pi * f0 * (t + 0.02 * np.sin(2 * np.pi * rng.uniform(1, 3) * t))
+    wav = sum(np.sin(k * phase) / k for k in range(1, 10)) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)) ** 2
+    return (0.3 * wav / np.max(np.abs(wav))).astype(np.float32)
+
+
+def make_set(path: Path, num: int, seed: int, snr_db: float) -> Path:
+    """A data dir of 1-1.5 s harmonic 'speech' in white noise (wav.scp noisy, spk1.scp clean)."""
+    rng = np.random.default_rng(seed)
+    (path / "wav").mkdir(parents=True)
+    tables: Dict[str, List[str]] = {"wav.scp": [], "spk1.scp": [], "utt2spk": [], "utt2num_samples": []}
+    for i in range(num):
+        key = f"s{seed}-u{i:02d}"
+        clean = harmonic(1.0 + 0.25 * (i % 3), 110 + 20 * i, rng)
+        noise = rng.standard_normal(len(clean)).astype(np.float32)
+        noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2) / 10 ** (snr_db / 10))
+        sf.write(path / "wav" / f"{key}-clean.wav", clean, SR)
+        sf.write(path / "wav" / f"{key}-noisy.wav", clean + noise, SR)
+        tables["wav.scp"].append(f"{key} {path / 'wav' / f'{key}-noisy.wav'}")
+        tables["spk1.scp"].append(f"{key} {path / 'wav' / f'{key}-clean.wav'}")
+        tables["utt2spk"].append(f"{key} spk{seed}")
+        tables["utt2num_samples"].append(f"{key} {len(clean)}")
+    for name, lines in tables.items():
+        (path / name).write_text("\n".join(lines) + "\n")
+    (path / "spk2utt").write_text(f"spk{seed} " + " ".join(line.split()[0] for line in tables["utt2spk"]) + "\n")
+    return path
+
+
+BASE = {
+    "sample_rate": SR,
+    "criterions": [
+        {"name": "mal", "weight": 1.0, "conf": {"variant": "frozen", "layers": "all", "distance": "l1"}},
+        {"name": "l1", "weight": 1.0},
+    ],
+    "optim": {"name": "adam", "lr": 1.0e-3},
+    "batch": {"batch_size": 2, "segment_seconds": 0.5, "valid_batch_size": 4},
+    "train": {"amp": False},
+}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """Data, a 2-step tiny warm-up (model.pth + checkpoint.pth) and one full bench run."""
+    from mal.train.config import build_config
+    from mal.train.trainer import train
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("ablation")
+    data = root / "data"
+    for name, num, seed, snr in (("train", 6, 0, 5.0), ("valid", 4, 1, 5.0), ("test", 4, 2, 5.0), ("test_ood", 4, 3, 0.0)):
+        make_set(data / name, num, seed, snr)
+    exp = root / "exp"
+    warmup = dict(BASE, model={"name": "tiny", "conf": {"channels": 8, "depth": 2}}, criterions=[{"name": "l1"}],
+                  train={"max_steps": 2, "steps_per_epoch": 2, "max_epochs": 1, "amp": False})
+    train(build_config(warmup), data / "train", data / "valid", exp / "warmup", device="cpu")
+    sweep = root / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({
+        "base": BASE, "steps": 2, "seed": 3,
+        "branches": [
+            {"name": "mal", "group": "base"},
+            {"name": "conv_weq", "group": "weight", "conventional_weight": "equal"},
+            {"name": "lr_high", "group": "lr", "overrides": ["optim.lr=1.0e-2"]},
+        ],
+    }, sort_keys=False))
+    out = root / "out"
+    argv = ["--sweep", str(sweep), "--exp", str(exp), "--data", str(data), "--out", str(out), "--eval-utts", "3",
+            "--dnsmos-utts", "0", "--trainer-valid-utts", "2", "--grad-batches", "2", "--branches", "noisy,warmup,mal,conv_weq"]
+    assert ablation.main(argv) == 0
+    return {"root": root, "data": data, "exp": exp, "sweep": sweep, "out": out, "argv": argv}
+
+
+def result(out: Path, name: str) -> dict:
+    return json.loads((out / "branches" / name / "result.json").read_text())
+
+
+def test_runs_every_requested_row_with_the_same_steps(setup):
+    out = setup["out"]
+    for name in ("noisy", "warmup", "continued", "mal", "conv_weq"):  # continued: the reference, added
+        r = result(out, name)
+        assert set(r["sets"]) == {"valid", "test", "test_ood"}
+        for s in r["sets"].values():
+            assert len(s["scores"]["pesq_wb"]) == 3 and len(s["scores"]["estoi"]) == 3 and len(s["scores"]["sisdr"]) == 3
+    assert not (out / "branches" / "lr_high").exists() and not (out / "branches" / "deep_feature").exists()
+    for name in ("continued", "mal", "conv_weq"):
+        with open(out / "branches" / name / "train" / "log.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert [int(r["step"]) for r in rows] == [2]  # exactly `steps` optimiser steps, one epoch
+        assert result(out, name)["train_seconds"] > 0
+    # continued continues the warm-up's loss; the branches keep MAL
+    assert [c["name"] for c in result(out, "continued")["config"]["criterions"]] == ["l1"]
+    assert [c["name"] for c in result(out, "mal")["config"]["criterions"]] == ["mal", "l1"]
+    # the enhanced wavs are gone once scored; noisy is the input itself (higher SI-SDR than nothing)
+    assert not (out / "branches" / "mal" / "enhanced").exists()
+
+
+def test_equal_weight_comes_from_the_stored_gradient_ratio(setup):
+    ratios = yaml.safe_load((setup["out"] / "grad_ratio.yaml").read_text())
+    (entry,) = ratios.values()
+    assert len(entry["mal_decoder_grad_norm"]) == 2 and all(v > 0 for v in entry["mal_decoder_grad_norm"])
+    factor = entry["equalising_conventional_weight"]
+    assert factor == pytest.approx(np.mean(entry["mal_decoder_grad_norm"]) / np.mean(entry["conventional_decoder_grad_norm"]), rel=1e-4)
+    weights = {c["name"]: c["weight"] for c in result(setup["out"], "conv_weq")["config"]["criterions"]}
+    assert weights == {"mal": 1.0, "l1": pytest.approx(factor)}
+
+
+def test_grad_ratio_mode_prints_and_stores(setup, capsys):
+    argv = [a for a in setup["argv"] if a not in ("--branches", "noisy,warmup,mal,conv_weq")]
+    assert ablation.main(argv + ["--grad-ratio"]) == 0
+    assert "equalising conventional weight factor" in capsys.readouterr().out
+
+
+def test_rerun_skips_finished_rows(setup):
+    out = setup["out"]
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("branches/*/result.json")}
+    models = {p: p.stat().st_mtime_ns for p in out.glob("branches/*/train/model.pth")}
+    assert ablation.main(setup["argv"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert {p: p.stat().st_mtime_ns for p in models} == models
+    # without its result, a trained branch is scored again but not retrained
+    (out / "branches" / "mal" / "result.json").unlink()
+    assert ablation.main(setup["argv"]) == 0
+    assert (out / "branches" / "mal" / "result.json").is_file()
+    assert {p: p.stat().st_mtime_ns for p in models} == models
+
+
+def test_changed_branch_config_is_an_error_not_a_silent_reuse(setup, tmp_path, capsys):
+    sweep = yaml.safe_load(setup["sweep"].read_text())
+    sweep["branches"][0]["overrides"] = ["optim.lr=5.0e-4"]
+    changed = tmp_path / "sweep.yaml"
+    changed.write_text(yaml.safe_dump(sweep))
+    argv = list(setup["argv"])
+    argv[argv.index("--sweep") + 1] = str(changed)
+    argv[argv.index("--branches") + 1] = "mal"
+    assert ablation.main(argv) == 1
+    assert "branch 'mal'" in capsys.readouterr().err
+
+
+def write_scores(out: Path, name: str, set_name: str, value: float) -> None:
+    """Overwrite one row's per-utterance PESQ-WB and ESTOI of a set with a constant."""
+    path = out / "branches" / name / "result.json"
+    r = json.loads(path.read_text())
+    for metric in ("pesq_wb", "estoi"):
+        scores = r["sets"][set_name]["scores"][metric]
+        r["sets"][set_name]["scores"][metric] = {k: value for k in scores}
+    path.write_text(json.dumps(r))
+
+
+def test_selection_reads_valid_only(setup):
+    """mal best on valid, conv_weq best on both test sets: mal is selected."""
+    out = setup["out"]
+    for s, (mal, weq, cont) in {"valid": (3.0, 2.0, 1.0), "test": (1.0, 3.0, 2.0), "test_ood": (1.0, 3.0, 2.0)}.items():
+        write_scores(out, "mal", s, mal)
+        write_scores(out, "conv_weq", s, weq)
+        write_scores(out, "continued", s, cont)
+    assert ablation.main(setup["argv"] + ["--report-only"]) == 0
+    md = (out / "ablation.md").read_text()
+    assert "**mal** (selected)" in md and "conv_weq** (selected)" not in md
+    assert "valid +2.000" in md  # mal - continued on valid, paired over the same utterances
+    # a valid-only change flips the choice; a test-only change does not
+    write_scores(out, "conv_weq", "valid", 3.5)
+    write_scores(out, "mal", "test", 4.0)
+    assert ablation.main(setup["argv"] + ["--report-only"]) == 0
+    assert "**conv_weq** (selected)" in (out / "ablation.md").read_text()
+
+
+def test_writes_markdown_csv_and_png(setup):
+    out = setup["out"]
+    assert ablation.main(setup["argv"] + ["--report-only"]) == 0
+    md = (out / "ablation.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| group"))
+    assert "valid PESQ-WB" in header and "test_ood ESTOI" in header and "fine-tune s" in header
+    assert all(f"| {n} |" in md or f"| **{n}** (selected) |" in md for n in ("noisy", "warmup", "continued", "mal", "conv_weq"))
+    assert "Not run yet: deep_feature, lr_high" in md
+    with open(out / "ablation.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["system"], r["set"]) for r in rows} == {(n, s) for n in ("noisy", "warmup", "continued", "mal", "conv_weq")
+                                                       for s in ("valid", "test", "test_ood")}
+    mal_valid = next(r for r in rows if r["system"] == "mal" and r["set"] == "valid")
+    cont_valid = next(r for r in rows if r["system"] == "continued" and r["set"] == "valid")
+    assert float(mal_valid["d_pesq_wb"]) == pytest.approx(float(mal_valid["pesq_wb"]) - float(cont_valid["pesq_wb"]))
+    import matplotlib.image
+
+    image = matplotlib.image.imread(out / "ablation.png")
+    assert image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_select_branch_ties_broken_by_estoi():
+    def r(pesq: float, estoi: float, ref: str = "continued") -> dict:
+        return {"reference": ref, "sets": {"valid": {"scores": {"pesq_wb": {"a": pesq, "b": pesq}, "estoi": {"a": estoi, "b": estoi}}}}}
+
+    results = {"continued": r(2.0, 0.5, None), "x": r(2.1, 0.50), "y": r(2.1, 0.55), "z": r(2.05, 0.9)}
+    assert ablation.select_branch(results, ["x", "y", "z"]) == "y"
+    assert ablation.select_branch(results, ["x", "y", "z"], "test") is None
+
+
+def test_dnsmos_subset_is_scored(setup):
+    from mal.io.scp import read_scp
+
+    data = setup["data"]
+    args = ablation.get_parser().parse_args(["--sweep", "s", "--exp", "e", "--data", str(data)])
+    ctx = ablation.Context(args, None, data, setup["out"], ["test"], eval_keys={"test": ["s2-u00", "s2-u01"]}, dnsmos_keys={"test": ["s2-u01"]})
+    scored = ablation.score_set(read_scp(data / "test" / "wav.scp"), ctx, "test")
+    assert set(scored["scores"]["dnsmos_ovrl"]) == {"s2-u01"} and 1.0 <= scored["scores"]["dnsmos_ovrl"]["s2-u01"] <= 5.0
+    assert set(scored["scores"]["pesq_wb"]) == {"s2-u00", "s2-u01"}
+
+
+@pytest.mark.parametrize("sweep_file", ["sweep.yaml", "sweep_gpu.yaml"])
+def test_recipe_sweeps_build_every_branch(setup, sweep_file, capsys):
+    """A dry run of the recipe's sweep files: every branch config is built and checked."""
+    path = ROOT / "egs" / "mini_offline" / "conf" / sweep_file
+    argv = ["--sweep", str(path), "--exp", str(setup["exp"]), "--data", str(setup["data"]), "--out", str(setup["root"] / "dry"), "--list"]
+    assert ablation.main(argv) == 0
+    listing = capsys.readouterr().out
+    for name in ("continued", "deep_feature", "frozen_fe", "conv_weq", "adam_carried", "continued_demucs", "warmup_demucs_noskip"):
+        assert f" {name} " in listing
+
+
+def test_bad_branch_key_names_the_branch(tmp_path, setup, capsys):
+    sweep = tmp_path / "bad.yaml"
+    sweep.write_text(yaml.safe_dump({"base": BASE, "branches": [{"name": "x", "overides": ["optim.lr=1"]}]}))
+    argv = ["--sweep", str(sweep), "--exp", str(setup["exp"]), "--data", str(setup["data"]), "--list"]
+    assert ablation.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "branch 'x'" in err and "overides" in err
