@@ -30,7 +30,7 @@ from mal.io import AudioError, read_audio, write_data_dir, write_wav
 from mal.io.audio import resample
 
 #: Utterances of the official release, for an informative note when a copy differs.
-OFFICIAL_COUNTS = {"28spk": 11572, "56spk": 23075, "test": 824}
+OFFICIAL_COUNTS = {"28spk": 11572, "test": 824}
 UTT_PATTERN = re.compile(r"^(p\d+)_\d+$")
 
 
@@ -190,7 +190,8 @@ def prepare(args: argparse.Namespace) -> None:
         utts = pair_up(noisy, clean, noisy_dir, clean_dir)
         text = read_transcripts(db_root / folders[f"{part}_text"], utts) if args.text else {}
         sets[part] = (utts, noisy, clean, text)
-    note_counts(folders["train_noisy"], len(sets["train"][0]), OFFICIAL_COUNTS[args.trainset])
+    if args.trainset in OFFICIAL_COUNTS:
+        note_counts(folders["train_noisy"], len(sets["train"][0]), OFFICIAL_COUNTS[args.trainset])
     note_counts(folders["test_noisy"], len(sets["test"][0]), OFFICIAL_COUNTS["test"])
 
     valid_speakers = [s for s in args.valid_speakers.split(",") if s]
