@@ -3,14 +3,14 @@
 #   TORCH_VERSION=2.13.0 (default; a CPU wheel here)  e.g. TORCH_VERSION=2.5.1 for your CUDA build
 #   TORCH_INDEX_URL=...  optional extra index (e.g. https://download.pytorch.org/whl/cu121)
 #   PYTHON=python3       interpreter used to create the venv
-#   MAL_EXTRAS=test,deepfeature   pip extras to install
+#   MAL_EXTRAS=test,deepfeature,dns   pip extras to install
 set -euo pipefail
 tools_dir=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$tools_dir")
 venv="$tools_dir/venv"
 PYTHON=${PYTHON:-python3}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
-MAL_EXTRAS=${MAL_EXTRAS:-test,deepfeature}
+MAL_EXTRAS=${MAL_EXTRAS:-test,deepfeature,dns}
 
 if [ ! -x "$venv/bin/python" ]; then
     "$PYTHON" -m venv "$venv"
