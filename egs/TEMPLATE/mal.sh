@@ -18,6 +18,7 @@ stage=1                 # first stage to run
 stop_stage=100          # last stage to run
 nj=2                    # parallel jobs for validation, enhancement and scoring
 ngpu=0                  # GPUs for training (0: CPU)
+inference_ngpu=0        # GPUs per enhancement job (0: CPU, one thread per job)
 train_num_threads=0     # torch threads of a CPU training job (0: every core of the machine)
 expdir=exp              # where experiments go: ${expdir}/<tag>/...
 tag=                    # experiment tag (default: name of --train_config without .yaml)
@@ -157,6 +158,8 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
 fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    if [ "${inference_ngpu}" -gt 0 ]; then enhance_cmd=(${cuda_cmd} --gpu "${inference_ngpu}"); enhance_device=cuda
+    else enhance_cmd=(${decode_cmd}); enhance_device=cpu; fi
     log "Stage 5: enhancing ${test_sets} with ${all_systems[*]}"
     for dset in ${test_sets}; do
         dir=$(data_dir_of "${dset}"); name=$(set_name_of "${dset}")
@@ -167,8 +170,8 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
             logdir="${out}/logdir"
             jobs=$(split_keys "${dir}/wav.scp" "${nj}" "${logdir}")
             log "enhance ${name} with ${system} (${jobs} jobs, logs ${logdir}/enhance.*.log)"
-            run_jobs "${decode_cmd}" "${jobs}" "${logdir}" enhance -- \
-                mal-enhance --model "${model}" --wav-scp "${dir}/wav.scp" \
+            run_jobs "${enhance_cmd[*]}" "${jobs}" "${logdir}" enhance -- \
+                mal-enhance --model "${model}" --wav-scp "${dir}/wav.scp" --device "${enhance_device}" \
                 --key-file "${logdir}/keys.JOB.scp" --out-dir "${logdir}/output.JOB" --skip-existing
             for i in $(seq "${jobs}"); do cat "${logdir}/output.${i}/wav.scp"; done | sort > "${out}/wav.scp.tmp"
             mv "${out}/wav.scp.tmp" "${out}/wav.scp"
