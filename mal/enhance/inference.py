@@ -113,18 +113,21 @@ class Enhancer:
 def read_key_file(path: PathLike) -> List[str]:
     """Keys of a key file: the first field of each line (a key list or any Kaldi table)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise EnhanceError(f"{path}: key file not found") from None
-    keys: List[str] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        fields = line.split()
+    keys: Dict[str, int] = {}
+    for lineno, line in enumerate(raw.splitlines(), start=1):
+        try:
+            fields = line.decode("utf-8").split()
+        except UnicodeDecodeError as e:
+            raise EnhanceError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
         if not fields:
             raise EnhanceError(f"{path}:{lineno}: empty line")
-        keys.append(fields[0])
-    if len(set(keys)) != len(keys):
-        raise EnhanceError(f"{path}: duplicate keys")
-    return keys
+        if fields[0] in keys:
+            raise EnhanceError(f"{path}:{lineno}: duplicate key '{fields[0]}' (first on line {keys[fields[0]]})")
+        keys[fields[0]] = lineno
+    return list(keys)
 
 
 def select_keys(table: Dict[str, str], key_file: Optional[PathLike], table_path: PathLike) -> List[str]:

@@ -219,3 +219,34 @@ def test_enhance_resamples_other_rates_instead_of_failing(data, model, tmp_path)
     assert enhance_main(["--model", str(model), "--wav-scp", str(scp), "--out-dir", str(out)]) == 0
     wav, rate = sf.read(str(read_scp(out / "wav.scp")[TARGET]))
     assert rate == 8000 and len(wav) == NUM // 2 and np.all(np.isfinite(wav))
+
+
+KEY_FILE_FAULTS = [
+    ("missing", None, "key file not found|file not found"),
+    ("non_utf8", f"{KEYS[0]} x\n{TARGET} \xff\n".encode("latin-1"), ":2: .*not valid UTF-8"),
+    ("empty_line", f"{KEYS[0]} x\n\n{TARGET} x\n".encode(), ":2: empty line"),
+    ("duplicate", f"{KEYS[0]} x\n{KEYS[0]} x\n".encode(), f":2: duplicate key '{KEYS[0]}'"),
+    ("unknown_key", f"{KEYS[0]} x\nnope x\n".encode(), "key 'nope'"),
+]
+
+
+@pytest.mark.parametrize("name, content, message", KEY_FILE_FAULTS, ids=[f[0] for f in KEY_FILE_FAULTS])
+def test_bad_key_files_are_named(name, content, message, data, model, tmp_path, capsys):
+    """A job's --key-file (a split wav.scp) through both tools: file, line and key named, nothing written."""
+    import re
+
+    key_file = tmp_path / "keys.scp"
+    if content is not None:
+        key_file.write_bytes(content)
+    out = tmp_path / "out"
+    assert enhance_main(["--model", str(model), "--wav-scp", str(data["noisy"]), "--out-dir", str(out),
+                         "--key-file", str(key_file)]) == 1
+    err = one_error_line(capsys.readouterr().err, "mal-enhance")
+    assert re.search(message, err) and (str(key_file) in err or name == "unknown_key"), err
+    assert not out.exists()
+    scores = tmp_path / "scores"
+    assert score_main(["--ref-scp", str(data["clean"]), "--est-scp", str(data["noisy"]), "--out-dir", str(scores),
+                       "--key-file", str(key_file), "--metrics", "sisdr"]) == 1
+    err = one_error_line(capsys.readouterr().err, "mal-score")
+    assert re.search(message, err) or (name == "empty_line" and f"{key_file}:2: empty line" in err), err
+    assert not scores.exists()

@@ -187,3 +187,24 @@ def test_report_killed_while_writing_results_md_keeps_the_old_one(setup, tmp_pat
     assert results.read_bytes() == old
     assert report_main(args) == 0
     assert "99.000" in results.read_text()
+
+
+def test_compute_lengths_killed_while_writing_keeps_the_old_table(setup, tmp_path):
+    from mal.bin.compute_lengths import main as lengths_main
+
+    _, noisy, clean, _, _ = setup
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text(noisy.read_text())
+    (data / "spk1.scp").write_text(clean.read_text())
+    (data / "utt2num_samples").write_text("".join(f"{k} 1\n" for k in KEYS))  # stale, but complete
+    old = (data / "utt2num_samples").read_bytes()
+
+    def target():
+        kill_in_atomic_open(mal.io.scp, "utt2num_samples")
+        return lengths_main([str(data)])
+
+    assert run_forked(target, tmp_path / "log") == KILLED
+    assert (data / "utt2num_samples").read_bytes() == old
+    assert lengths_main([str(data)]) == 0
+    assert read_scp(data / "utt2num_samples") == {k: "8000" for k in KEYS}
