@@ -28,6 +28,9 @@ The sweep YAML::
       - {name: adam_carried, group: optimizer, init: checkpoint.pth, overrides: [train.init_optimizer=true]}
       - {name: mal_short, group: warmup, warmup: short}
 
+``--branches a,b`` runs the named rows in that order, then their references; several bench
+processes may share one ``--out`` (a row is locked while it runs, the others wait for it).
+
 Branch keys: ``name``, ``group``, ``overrides`` (``key.sub=value`` as ``mal-train --override``),
 ``criterions`` (replaces the list), ``config`` (another base), ``conventional_weight`` (a
 factor on every non-MAL criterion weight, or ``equal``: the factor that makes the decoder
@@ -55,6 +58,7 @@ atomically. A branch whose configuration changed since it ran is an error (delet
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import csv
 import hashlib
@@ -68,7 +72,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -564,11 +568,17 @@ def trainer_valid_dir(ctx: Context) -> Path:
 
 def train_warmup(warmup: Warmup, ctx: Context) -> None:
     """Train an extra warm-up (cached: skipped once its model.pth exists)."""
+    if warmup.config is None or warmup.model.is_file():
+        return
+    with row_lock(warmup.dir):
+        if not warmup.model.is_file():  # another process may have trained it meanwhile
+            _train_warmup(warmup, ctx)
+
+
+def _train_warmup(warmup: Warmup, ctx: Context) -> None:
     from mal.train.config import ConfigError, build_config
     from mal.train.trainer import train
 
-    if warmup.config is None or warmup.model.is_file():
-        return
     config = with_steps(warmup.config, warmup.steps, ctx.sweep.seed)
     try:
         config = build_config(config, source=f"{ctx.sweep.path}: warmup '{warmup.name}'")
@@ -660,8 +670,32 @@ def enhance_set(model_path: Path, name: str, work: Path, ctx: Context) -> Dict[s
     return enhance_scp(enhancer, ctx.data / name / "wav.scp", work / name, key_file=keys_file, skip_existing=True)
 
 
+@contextlib.contextmanager
+def row_lock(root: Path) -> Iterator[None]:
+    """An exclusive lock on a row's directory: two bench processes with overlapping --branches
+    run a row once (the second waits, then finds it cached); released when the process dies."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("row '%s' is being run by another process; waiting for it", root.name)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_row(branch: Branch, ctx: Context) -> Dict[str, Any]:
     """Train (if it is a branch), enhance and score one row; cached in branches/<name>/result.json."""
+    with row_lock(ctx.out / "branches" / branch.name):
+        return run_row_unlocked(branch, ctx)
+
+
+def run_row_unlocked(branch: Branch, ctx: Context) -> Dict[str, Any]:
     from mal.io.scp import read_scp
 
     root = ctx.out / "branches" / branch.name
@@ -919,6 +953,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def selected_rows(sweep: Sweep, names: Optional[str]) -> List[Branch]:
+    """All rows in sweep order, or the named ones in the given order followed by their references."""
     if not names:
         return list(sweep.rows)
     wanted: List[str] = []
@@ -929,7 +964,7 @@ def selected_rows(sweep: Sweep, names: Optional[str]) -> List[Branch]:
         ref = sweep.row(name).reference
         if ref and ref not in wanted:
             wanted.append(ref)
-    return [b for b in sweep.rows if b.name in wanted]
+    return [sweep.row(name) for name in wanted]
 
 
 def describe(branch: Branch, base: Dict[str, Any]) -> str:
