@@ -254,3 +254,10 @@ def test_bad_branch_key_names_the_branch(tmp_path, setup, capsys):
     assert ablation.main(argv) == 1
     err = capsys.readouterr().err
     assert "branch 'x'" in err and "overides" in err
+
+
+def test_branches_run_in_the_given_order_then_their_references(setup):
+    sweep = ablation.load_sweep(setup["sweep"], setup["exp"], setup["out"])
+    rows = ablation.selected_rows(sweep, "lr_high,mal,noisy")
+    assert [b.name for b in rows] == ["lr_high", "mal", "noisy", "continued"]
+    assert [b.name for b in ablation.selected_rows(sweep, None)][:4] == ["noisy", "warmup", "continued", "deep_feature"]
