@@ -15,6 +15,7 @@ ENTRY_POINTS = {
     "mal-average-checkpoints": "mal.bin.average_checkpoints:main",
     "mal-pack-model": "mal.bin.pack_model:main",
     "mal-self-consistency": "mal.bin.self_consistency:main",
+    "mal-asr-score": "mal.bin.asr_score:main",
 }
 
 setup(

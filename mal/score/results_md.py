@@ -2,6 +2,8 @@
 
 Scores are read from ``<scores_root>/<test_set>/<system>/<metric>`` (see mal.score.summary);
 every metric file present becomes a column, so extra scorers (e.g. WER) need no change here.
+A cell is the set-level value of :func:`mal.score.summary.summarize`: the mean over utterances,
+or total errors / total length for error rates with a ``<metric>.counts`` file (WER, CER).
 """
 from __future__ import annotations
 
@@ -75,15 +77,20 @@ def format_mean(value: float) -> str:
     return f"{value:.3f}"
 
 
-def summary_cell(summary: Optional[Dict[str, Optional[float]]]) -> str:
-    """Mean, annotated with the count and failures when some utterances failed; '-' if absent."""
+def summary_cell(summary: Optional[Dict[str, object]], total: Optional[int] = None) -> str:
+    """Set-level value, annotated with the count when it covers fewer than ``total`` utterances
+    (failures, or a metric scored on a subset such as DNSMOS); '-' if absent."""
     if summary is None:
         return MISSING
     if not summary["count"]:
         return f"{MISSING} ({summary['failed']} failed)"
-    text = format_mean(summary["mean"])
+    if summary["value"] is None:  # an error rate over references of total length 0
+        return MISSING
+    text = format_mean(summary["value"])
     if summary["failed"]:
         text += f" (n={summary['count']}, {summary['failed']} failed)"
+    elif total is not None and summary["count"] < total:
+        text += f" (n={summary['count']})"
     return text
 
 
@@ -94,9 +101,14 @@ def table_rows(test_set: TestSetResults) -> Tuple[List[str], List[List[str]]]:
     rows = []
     for name, scores in test_set.systems.items():
         summary = summarize(scores)
-        cells = [summary_cell(summary.get(metric)) for metric in columns]
+        cells = [summary_cell(summary.get(metric), len(scores.keys)) for metric in columns]
         rows.append([name, str(len(scores.keys)), str(len(scores.failures)), *cells])
     return header, rows
+
+
+def rate_metrics(results: Sequence[TestSetResults]) -> List[str]:
+    """Metrics shown as total errors / total length (they have ``<metric>.counts`` files)."""
+    return sorted({m for t in results for scores in t.systems.values() for m in scores.counts})
 
 
 def _git_dir(start: Path) -> Optional[Path]:
@@ -225,6 +237,12 @@ def render_results_md(
         "scores directory's `failed` file and never averaged). A cell with failures shows how many "
         "utterances it averages; `-`: metric not scored for that system.",
     ]
+    rates = rate_metrics(results)
+    if rates:
+        notes.append(
+            f"{', '.join(f'`{m}`' for m in rates)}: error rate of the whole set in % "
+            "(total errors / total reference length, from `<metric>.counts`), not the mean of per-utterance rates."
+        )
     if scores_root:
         notes.append(f"Per-utterance scores: `{scores_root}/<test_set>/<system>/<metric>`.")
     if page_link:

@@ -3,7 +3,11 @@
 A scores directory (``exp/scores/<test_set>/<system>/``) holds:
 
 - ``<metric>``: ``key value`` lines, one per utterance that the metric scored;
-- ``failed``: ``key metric reason`` lines (possibly empty), never averaged;
+- ``failed``: ``key metric reason`` lines (possibly empty), never averaged; other scorers may
+  add their own ``<name>.failed`` files of the same format (mal-asr-score: ``asr.failed``);
+- ``<metric>.counts`` (optional): ``key errors length`` lines. A metric with such a file is an
+  error rate in % (e.g. ``wer``: errors / reference words) and its set-level value is
+  ``100 * sum(errors) / sum(length)`` over the file, not the mean of the per-utterance values;
 - ``summary.yaml``: written by :func:`write_summary` (mal-score --summarize).
 
 Any file whose name has no dot (other than ``failed``) is read as a metric, so a later scorer
@@ -25,7 +29,11 @@ from mal.io.scp import iter_scp_lines
 
 PathLike = Union[str, os.PathLike]
 FAILED = "failed"
+FAILED_SUFFIX = ".failed"
+COUNTS_SUFFIX = ".counts"
 SUMMARY = "summary.yaml"
+MEAN = "mean"
+TOTAL_RATIO = "100*sum(errors)/sum(length)"
 
 
 class ScoresError(ValueError):
@@ -38,10 +46,11 @@ class Scores:
 
     values: Dict[str, Dict[str, float]] = field(default_factory=dict)  # metric -> key -> value
     failures: List[Tuple[str, str, str]] = field(default_factory=list)  # (key, metric, reason)
+    counts: Dict[str, Dict[str, Tuple[float, float]]] = field(default_factory=dict)  # metric -> key -> (errors, length)
 
     @property
     def metrics(self) -> List[str]:
-        return sorted(set(self.values) | {m for _, m, _ in self.failures})
+        return sorted(set(self.values) | set(self.counts) | {m for _, m, _ in self.failures})
 
     @property
     def keys(self) -> List[str]:
@@ -99,6 +108,25 @@ def read_metric_file(path: PathLike) -> Dict[str, float]:
     return values
 
 
+def read_counts_file(path: PathLike) -> Dict[str, Tuple[float, float]]:
+    """``key errors length`` lines of a ``<metric>.counts`` file."""
+    counts: Dict[str, Tuple[float, float]] = {}
+    if Path(path).stat().st_size == 0:
+        return counts
+    for lineno, key, rest in iter_scp_lines(path):
+        parts = rest.split()
+        try:
+            errors, length = (float(p) for p in parts)
+        except ValueError:
+            raise ScoresError(f"{path}:{lineno}: utterance '{key}': expected 'key errors length', got {rest!r}") from None
+        if errors < 0 or length < 0:
+            raise ScoresError(f"{path}:{lineno}: utterance '{key}': negative count in {rest!r}")
+        if key in counts:
+            raise ScoresError(f"{path}:{lineno}: duplicate utterance '{key}'")
+        counts[key] = (errors, length)
+    return counts
+
+
 def read_failed(path: PathLike) -> List[Tuple[str, str, str]]:
     failures: List[Tuple[str, str, str]] = []
     if not Path(path).is_file() or Path(path).stat().st_size == 0:
@@ -115,26 +143,47 @@ def read_scores_dir(directory: PathLike) -> Scores:
     if not directory.is_dir():
         raise ScoresError(f"{directory}: scores directory not found")
     scores = Scores()
+    failed_files = [directory / FAILED]
     for path in sorted(directory.iterdir()):
         if is_metric_file(path):
             scores.values[path.name] = read_metric_file(path)
-    scores.failures = read_failed(directory / FAILED)
+        elif path.is_file() and path.name.endswith(COUNTS_SUFFIX) and "." not in path.name[: -len(COUNTS_SUFFIX)]:
+            scores.counts[path.name[: -len(COUNTS_SUFFIX)]] = read_counts_file(path)
+        elif path.is_file() and path.name.endswith(FAILED_SUFFIX):
+            failed_files.append(path)
+    scores.failures = [f for path in failed_files for f in read_failed(path)]
     return scores
 
 
-def summarize(scores: Scores) -> Dict[str, Dict[str, Optional[float]]]:
-    """Per metric: mean and std over the scored utterances, their count, and the failure count."""
-    summary: Dict[str, Dict[str, Optional[float]]] = {}
+def set_rate(counts: Mapping[str, Tuple[float, float]]) -> Optional[float]:
+    """``100 * total errors / total length`` (None when the total length is 0)."""
+    length = math.fsum(n for _, n in counts.values())
+    return 100.0 * math.fsum(e for e, _ in counts.values()) / length if length else None
+
+
+def summarize(scores: Scores) -> Dict[str, Dict[str, object]]:
+    """Per metric: the set-level ``value``, how it was aggregated, mean and std over the scored
+    utterances, their count, and the failure count.
+
+    ``value`` is the mean, except for metrics with a ``<metric>.counts`` file, where it is
+    ``100 * total errors / total length`` (then ``errors`` and ``length`` are given too).
+    """
+    summary: Dict[str, Dict[str, object]] = {}
     for metric in scores.metrics:
         values = list(scores.values.get(metric, {}).values())
         mean = math.fsum(values) / len(values) if values else None
         std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values)) if values else None
-        summary[metric] = {
-            "mean": mean,
-            "std": std,
-            "count": len(values),
-            "failed": len(scores.failure_reasons(metric)),
-        }
+        entry: Dict[str, object] = {"value": mean, "aggregate": MEAN}
+        if metric in scores.counts:
+            counts = scores.counts[metric]
+            entry = {
+                "value": set_rate(counts),
+                "aggregate": TOTAL_RATIO,
+                "errors": math.fsum(e for e, _ in counts.values()),
+                "length": math.fsum(n for _, n in counts.values()),
+            }
+        entry.update({"mean": mean, "std": std, "count": len(values), "failed": len(scores.failure_reasons(metric))})
+        summary[metric] = entry
     return summary
 
 
