@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 
+import mal.train.trainer as trainer_module
 from mal.bin.train import main as train_main
 from mal.train.checkpoint import load_checkpoint
 from mal.train.config import load_config
@@ -70,17 +71,13 @@ def test_sigkill_at_every_kind_of_moment_then_resume_equals_uninterrupted(tmp_pa
 
     def run(hook, resume=True):
         def target():
-            import mal.train.trainer  # noqa: F401 - the hooks patch its module globals
-
-            hook()
+            hook()  # patches globals in the child only
             return train_main(args + (["--resume"] if resume else []))
 
         return run_forked(target, log)
 
     def at(where: str):
         return f"{where}: see {log}:\n{log.read_text()[-3000:]}"
-
-    import mal.train.trainer as trainer_module
 
     # 1. during an optimiser step of epoch 2 (after backward, before the update)
     assert run(lambda: kill_on_call(torch.nn.utils, "clip_grad_norm_", STEPS + 2), resume=False) == KILLED, at("step")
