@@ -34,7 +34,7 @@ import torch
 import yaml
 
 from mal.enhance.inference import Enhancer, SignalEnhancer, enhance_scp
-from mal.enhance.peers import build_peer
+from mal.enhance.peers import build_peer, peer_names
 from mal.io.atomic import atomic_open
 from mal.io.audio import read_audio
 from mal.io.scp import read_scp
@@ -346,6 +346,8 @@ def run(exp: Path, peers: List[str], wanted_sets: Optional[str], data_root: Path
         raise CompareError(f"{exp}: experiment dir not found")
     sets = test_sets(exp, wanted_sets)
     systems = trained_systems(exp)
+    # Peers the recipe scored (mal.sh peer_systems) are shown even when not asked for.
+    peers = peers + [p for p in peer_names() if p not in peers and any((exp / "scores" / s / p).is_dir() for s in sets)]
     enhancers: Dict[str, SignalEnhancer] = {name: build_peer(name, num_threads=1) for name in peers}
     params: Dict[str, Optional[int]] = {name: enhancers[name].num_parameters for name in peers}  # type: ignore[attr-defined]
     for name in systems:

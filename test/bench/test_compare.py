@@ -238,3 +238,18 @@ def test_clear_errors(tmp_path, capsys):
     (tmp_path / "exp" / "scores").mkdir(parents=True)
     assert compare.main(["--exp", str(tmp_path / "exp"), "--peers", ""]) == 1
     assert "no test sets scored" in capsys.readouterr().err
+
+
+def test_peers_scored_by_the_recipe_are_read_not_redone(exp_tree, report, tmp_path, capsys):
+    """mal.sh with peer_systems leaves EXP/scores/<set>/<peer>: those files are used as they are."""
+    exp = tmp_path / "exp"
+    shutil.copytree(exp_tree, exp, symlinks=True, ignore=shutil.ignore_patterns("bench"))
+    for test_set in SETS:
+        shutil.copytree(exp_tree / "bench" / "scores" / test_set / "noisereduce", exp / "scores" / test_set / "noisereduce")
+    assert compare.main(["--exp", str(exp), "--peers", "rnnoise", "--rtf-seconds", "0.5"]) == 0
+    captured = capsys.readouterr()
+    assert "with noisereduce" not in captured.err and "test with rnnoise" in captured.err
+    rows = {r[0]: r for r in table_of(captured.out, "test")[1:]}
+    expected = mean_of(exp / "scores" / "test" / "noisereduce" / "pesq_wb")
+    assert float(rows["noisereduce (peer)"][1]) == pytest.approx(expected, abs=1e-3)
+    assert not (exp / "bench" / "scores" / "test" / "noisereduce").exists()
