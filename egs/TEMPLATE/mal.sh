@@ -36,6 +36,7 @@ dnsmos_max_utts=0       # score DNSMOS on the first N utterances of each test se
 num_report_utts=3       # utterances per test set shown with spectrograms on the listening page
 self_consistency_passes=3   # stage 7: how many times the output is fed back through the model (0: skip)
 self_consistency_systems="warmup mal"  # stage 7: systems to check
+self_consistency_max_utts=0  # stage 7: first N utterances of each test set (0: all)
 pack_system=mal         # stage 8: which system to pack
 #</options>
 
@@ -228,6 +229,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ] && [ "${self_consistency_pa
             ${train_cmd} "${exp}/log/self_consistency_${name}_${system}.log" \
                 mal-self-consistency --model "${exp}/${system}/model.pth" --wav-scp "${dir}/wav.scp" \
                 --ref-scp "${dir}/spk1.scp" --passes "${self_consistency_passes}" \
+                --max-utterances "${self_consistency_max_utts}" \
                 --out-dir "${exp}/self_consistency/${name}/${system}" \
                 || die "self-consistency ${name}/${system} failed; see ${exp}/log/self_consistency_${name}_${system}.log"
         done

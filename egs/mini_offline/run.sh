@@ -10,4 +10,6 @@ set -euo pipefail
     --train_config conf/warmup.yaml \
     --mal_config conf/mal.yaml \
     --baseline_configs "continued=conf/continued.yaml deep_feature=conf/deep_feature.yaml" \
+    --dnsmos_max_utts 25 \
+    --self_consistency_max_utts 20 \
     "$@"
