@@ -169,6 +169,10 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
             [ -f "${model}" ] || die "${system}: no model ${model} (run stages 3-4)"
             out="${exp}/enhanced/${name}/${system}"
             logdir="${out}/logdir"
+            # Outputs of an older model are not reused by --skip-existing.
+            if [ -d "${logdir}" ] && [ "${model}" -nt "${logdir}" ]; then
+                log "${system}: ${model} is newer than its enhanced outputs; enhancing ${name} again"; rm -rf "${logdir}"
+            fi
             jobs=$(split_keys "${dir}/wav.scp" "${nj}" "${logdir}")
             log "enhance ${name} with ${system} (${jobs} jobs, logs ${logdir}/enhance.*.log)"
             run_jobs "${enhance_cmd[*]}" "${jobs}" "${logdir}" enhance -- \
