@@ -1,7 +1,7 @@
 """CMU PocketSphinx with the US-English acoustic model, dictionary and language model that ship
-inside the ``pocketsphinx`` wheel (nothing is downloaded). About 0.2 s of CPU per second of clean
-speech and 0.5-0.8 s per second of noisy speech, on one core; 16 kHz input (other rates are
-resampled)."""
+inside the ``pocketsphinx`` wheel (nothing is downloaded). Measured on one busy core: 0.25-0.35 CPU
+seconds per second of clean speech, 0.5-1.2 per second of noisy speech (noise makes the search
+wider); 16 kHz input (other rates are resampled)."""
 from __future__ import annotations
 
 import re

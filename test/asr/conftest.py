@@ -1,7 +1,6 @@
 """Fixtures of the ASR tests: three flite sentences, clean and at 0 dB (white noise or babble)."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict
 
 import numpy as np
