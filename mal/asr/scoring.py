@@ -94,6 +94,8 @@ def transcribe_and_score(
             hypothesis = recognizer.transcribe(wav, rate)
         except Exception as e:
             raise RuntimeError(f"{est_name}: utterance '{key}': recognizer failed: {e}") from e
+        if not isinstance(hypothesis, str):
+            raise TypeError(f"{est_name}: utterance '{key}': recognizer returned {type(hypothesis).__name__}, not str")
         cost.cpu_seconds += time.process_time() - cpu
         cost.wall_seconds += time.perf_counter() - wall
         cost.audio_seconds += len(wav) / rate
