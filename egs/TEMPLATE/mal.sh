@@ -29,6 +29,7 @@ test_sets="test"        # test sets: names under data/ or paths to data dirs of 
 train_config=conf/warmup.yaml        # warm-up training config
 mal_config=conf/mal.yaml             # Model-as-Loss fine-tuning config (system "mal")
 baseline_configs=                    # more fine-tuning systems: "name=conf.yaml name2=conf2.yaml"
+peer_systems="rnnoise noisereduce"   # external enhancers (mal-enhance --peer) enhanced and scored like the trained systems
 sample_rate=16000       # sample rate of the data dirs
 score_metrics=pesq_wb,pesq_nb,stoi,estoi,sisdr,snr,segsnr,csig,cbak,covl  # reference-based metrics of stage 6 (every utterance)
 dnsmos_metrics=dnsmos_sig,dnsmos_bak,dnsmos_ovrl  # non-intrusive metrics of stage 6 (about 1 CPU-s per utterance)
@@ -69,7 +70,9 @@ finetune_systems=("mal=${mal_config}")
 for pair in ${baseline_configs}; do finetune_systems+=("${pair}"); done
 all_systems=(warmup)
 for pair in "${finetune_systems[@]}"; do all_systems+=("${pair%%=*}"); done
-report_order=(noisy warmup "${all_systems[@]:2}" mal)  # baselines before MAL in RESULTS.md
+# shellcheck disable=SC2206
+peers=(${peer_systems})
+report_order=(noisy "${peers[@]}" warmup "${all_systems[@]:2}" mal)  # peers and baselines before MAL in RESULTS.md
 
 data_dir_of() {  # a test set name or path -> its data dir
     case "$1" in */*) echo "$1" ;; *) echo "data/$1" ;; esac
@@ -161,22 +164,27 @@ fi
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     if [ "${inference_ngpu}" -gt 0 ]; then enhance_cmd=(${cuda_cmd} --gpu "${inference_ngpu}"); enhance_device=cuda
     else enhance_cmd=(${decode_cmd}); enhance_device=cpu; fi
-    log "Stage 5: enhancing ${test_sets} with ${all_systems[*]}"
+    log "Stage 5: enhancing ${test_sets} with ${all_systems[*]} ${peers[*]}"
     for dset in ${test_sets}; do
         dir=$(data_dir_of "${dset}"); name=$(set_name_of "${dset}")
-        for system in "${all_systems[@]}"; do
-            model="${exp}/${system}/model.pth"
-            [ -f "${model}" ] || die "${system}: no model ${model} (run stages 3-4)"
+        for system in "${all_systems[@]}" "${peers[@]}"; do
+            case " ${peer_systems} " in
+                *" ${system} "*)  # external enhancer: CPU only
+                    model=; system_cmd=(${decode_cmd}); system_args=(--peer "${system}") ;;
+                *)  model="${exp}/${system}/model.pth"
+                    [ -f "${model}" ] || die "${system}: no model ${model} (run stages 3-4)"
+                    system_cmd=("${enhance_cmd[@]}"); system_args=(--model "${model}" --device "${enhance_device}") ;;
+            esac
             out="${exp}/enhanced/${name}/${system}"
             logdir="${out}/logdir"
             # Outputs of an older model are not reused by --skip-existing.
-            if [ -d "${logdir}" ] && [ "${model}" -nt "${logdir}" ]; then
+            if [ -n "${model}" ] && [ -d "${logdir}" ] && [ "${model}" -nt "${logdir}" ]; then
                 log "${system}: ${model} is newer than its enhanced outputs; enhancing ${name} again"; rm -rf "${logdir}"
             fi
             jobs=$(split_keys "${dir}/wav.scp" "${nj}" "${logdir}")
             log "enhance ${name} with ${system} (${jobs} jobs, logs ${logdir}/enhance.*.log)"
-            run_jobs "${enhance_cmd[*]}" "${jobs}" "${logdir}" enhance -- \
-                mal-enhance --model "${model}" --wav-scp "${dir}/wav.scp" --device "${enhance_device}" \
+            run_jobs "${system_cmd[*]}" "${jobs}" "${logdir}" enhance -- \
+                mal-enhance "${system_args[@]}" --wav-scp "${dir}/wav.scp" \
                 --key-file "${logdir}/keys.JOB.scp" --out-dir "${logdir}/output.JOB" --skip-existing
             for i in $(seq "${jobs}"); do cat "${logdir}/output.${i}/wav.scp"; done | sort > "${out}/wav.scp.tmp"
             mv "${out}/wav.scp.tmp" "${out}/wav.scp"
@@ -188,7 +196,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: scoring (${score_metrics}) and report"
     for dset in ${test_sets}; do
         dir=$(data_dir_of "${dset}"); name=$(set_name_of "${dset}")
-        for system in noisy "${all_systems[@]}"; do
+        for system in noisy "${all_systems[@]}" "${peers[@]}"; do
             if [ "${system}" = noisy ]; then est="${dir}/wav.scp"; else est="${exp}/enhanced/${name}/${system}/wav.scp"; fi
             [ -f "${est}" ] || die "${system}: ${est} not found (run stage 5)"
             out="${exp}/scores/${name}/${system}"

@@ -93,7 +93,9 @@ def test_every_stage_wrote_its_outputs(recipe_run):
             enhanced = read_scp(exp / "enhanced" / dset / system / "wav.scp")
             assert list(enhanced) == keys
             assert all(Path(p).is_file() for p in enhanced.values())
-        for system in ("noisy", *SYSTEMS):
+        for system in ("rnnoise", "noisereduce"):  # the peers enhance every key too
+            assert list(read_scp(exp / "enhanced" / dset / system / "wav.scp")) == keys
+        for system in ("noisy", "rnnoise", "noisereduce", *SYSTEMS):
             scores = read_scores_dir(exp / "scores" / dset / system)
             assert set(scores.values["pesq_wb"]) | set(scores.failure_reasons("pesq_wb")) == set(keys)
             assert len(scores.values["dnsmos_ovrl"]) == 1  # --dnsmos_max_utts 1
@@ -103,7 +105,7 @@ def test_every_stage_wrote_its_outputs(recipe_run):
         assert f"## {dset}" in results
     table = results.split("## test\n", 1)[1].split("## ", 1)[0]
     rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("|") and not line.startswith("|---")]
-    assert rows == ["system", "noisy", "warmup", "continued", "deep_feature", "mal"]
+    assert rows == ["system", "noisy", "rnnoise", "noisereduce", "warmup", "continued", "deep_feature", "mal"]
     assert (exp / "report" / "index.html").is_file()
     for system in ("warmup", "mal"):
         assert (exp / "self_consistency" / "test" / system / "drift.csv").is_file()
