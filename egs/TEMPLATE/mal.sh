@@ -2,7 +2,7 @@
 # The mal recipe pipeline, shared by every egs/<corpus>/run.sh (linked there as ./mal.sh).
 #
 #   1 data preparation (local/data.sh)       5 enhancement of every test set by every system
-#   2 validation and utt2num_samples         6 scoring (+ noisy input) and RESULTS.md / page
+#   2 validation and utt2num_samples         6 scoring (+ noisy input, + ASR WER/CER) and RESULTS.md / page
 #   3 warm-up training                       7 self-consistency check (enhance k times)
 #   4 fine-tuning: MAL and the baselines     8 pack the MAL model into one archive
 #
@@ -34,6 +34,10 @@ sample_rate=16000       # sample rate of the data dirs
 score_metrics=pesq_wb,pesq_nb,stoi,estoi,sisdr,snr,segsnr,csig,cbak,covl  # reference-based metrics of stage 6 (every utterance)
 dnsmos_metrics=dnsmos_sig,dnsmos_bak,dnsmos_ovrl  # non-intrusive metrics of stage 6 (about 1 CPU-s per utterance)
 dnsmos_max_utts=0       # score DNSMOS on the first N utterances of each test set only (0: all)
+score_asr=false         # stage 6: downstream ASR check, WER/CER of clean, noisy and every system (pocketsphinx: 0.2-1.5 CPU-s per second of audio)
+asr_max_utts=0          # ASR-score the first N utterances of each test set only (0: all)
+asr_test_sets=          # test sets of the ASR check (default: all --test_sets; those without a text file are skipped)
+asr_recognizer=pocketsphinx  # recogniser of the ASR check: a registered name or package.module:Class
 num_report_utts=3       # utterances per test set shown with spectrograms on the listening page
 self_consistency_passes=3   # stage 7: how many times the output is fed back through the model (0: skip)
 self_consistency_systems="warmup mal"  # stage 7: systems to check
@@ -72,7 +76,7 @@ all_systems=(warmup)
 for pair in "${finetune_systems[@]}"; do all_systems+=("${pair%%=*}"); done
 # shellcheck disable=SC2206
 peers=(${peer_systems})
-report_order=(noisy "${peers[@]}" warmup "${all_systems[@]:2}" mal)  # peers and baselines before MAL in RESULTS.md
+report_order=(noisy "${peers[@]}" warmup "${all_systems[@]:2}" mal clean)  # peers and baselines before MAL; clean: ASR only
 
 data_dir_of() {  # a test set name or path -> its data dir
     case "$1" in */*) echo "$1" ;; *) echo "data/$1" ;; esac
@@ -224,6 +228,38 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
             done
             mal-score --summarize "${out}" > /dev/null
         done
+        asr_set=false
+        case " ${asr_test_sets:-${test_sets}} " in *" ${dset} "*) asr_set=${score_asr} ;; esac
+        if [ "${asr_set}" = true ] && [ ! -f "${dir}/text" ]; then
+            log "ASR check: skipping test set ${name}: ${dir}/text not found (no transcripts)"
+        elif [ "${asr_set}" = true ]; then
+            # Downstream ASR: the clean reference (system "clean"), the noisy input and every system.
+            for system in clean noisy "${all_systems[@]}" "${peers[@]}"; do
+                case "${system}" in
+                    clean) est="${dir}/spk1.scp" ;;
+                    noisy) est="${dir}/wav.scp" ;;
+                    *) est="${exp}/enhanced/${name}/${system}/wav.scp" ;;
+                esac
+                [ -f "${est}" ] || die "${system}: ${est} not found (run stage 5)"
+                out="${exp}/scores/${name}/${system}"
+                logdir="${out}/asr_logdir"
+                rm -rf "${logdir}"; mkdir -p "${logdir}"
+                keys="${dir}/wav.scp"  # the same utterances for every system
+                if [ "${asr_max_utts}" -gt 0 ]; then keys="${logdir}/asr_keys.scp"; head -n "${asr_max_utts}" "${dir}/wav.scp" > "${keys}"; fi
+                jobs=$(split_keys "${keys}" "${nj}" "${logdir}")
+                log "ASR check ${name}/${system} (${jobs} jobs, logs ${logdir}/asr.*.log)"
+                run_jobs "${decode_cmd}" "${jobs}" "${logdir}" asr -- \
+                    mal-asr-score --est-scp "${est}" --text "${dir}/text" --key-file "${logdir}/keys.JOB.scp" \
+                    --out-dir "${logdir}/output.JOB" --recognizer "${asr_recognizer}"
+                # wer, cer (per utterance, %), wer.counts, cer.counts (set level), hyp.txt, *.trn, asr.failed
+                for file in $(ls "${logdir}/output.1"); do
+                    cat "${logdir}"/output.*/"${file}" | sort > "${out}/${file}.tmp"
+                    mv "${out}/${file}.tmp" "${out}/${file}"
+                done
+                grep -h "decoding cost" "${logdir}"/asr.*.log | sed "s|^|    ${system} |" || true
+                mal-score --summarize "${out}" > /dev/null
+            done
+        fi
         # Link the test set's data dir so the report finds the noisy input and the reference.
         mkdir -p "${exp}/report_data"; ln -sfn "$(cd "${dir}" && pwd)" "${exp}/report_data/${name}"
     done
