@@ -438,6 +438,13 @@ def gradient_norms(model_path: Path, criterions: Sequence[Mapping[str, Any]], tr
     return {**norms, "ratio": ratio}
 
 
+def grad_ratio_applies(branch: Branch) -> bool:
+    """A MAL term and a conventional term with a non-zero weight, from a warm-up that exists."""
+    crits = branch.config.get("criterions") or []
+    conventional = [c for c in crits if not is_mal(c) and c.get("name") != "deep_feature" and float(c.get("weight", 1.0)) > 0]
+    return any(is_mal(c) for c in crits) and bool(conventional) and branch.init.is_file() and bool(branch.config.get("model", {}).get("name"))
+
+
 def grad_ratio_key(init: Path, criterions: Sequence[Mapping[str, Any]]) -> str:
     text = json.dumps({"init": str(init), "criterions": list(criterions)}, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
@@ -715,7 +722,7 @@ def run_row_unlocked(branch: Branch, ctx: Context) -> Dict[str, Any]:
     cached = read_json(root / "result.json")
     if cached is not None and cached.get("eval_fingerprint") == key:
         logger.info("row '%s': cached", branch.name)
-        return cached
+        return dict(cached, cached=True)
     started = time.time()
     sets: Dict[str, Any] = {}
     for name in ctx.sets:
@@ -944,7 +951,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trainer-valid-utts", type=int, default=20, help="the trainer's validation pass uses this many valid utterances (0: all)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--grad-ratio", action="store_true", help="compute the decoder gradient-norm ratio MAL / conventional "
-                        "of the base config at the warm-up point, print it, store it in OUT/grad_ratio.yaml and exit")
+                        "at the warm-up point for the base config (or each of --branches), print it, store it in "
+                        "OUT/grad_ratio.yaml and exit")
     parser.add_argument("--grad-batches", type=int, default=8, help="batches averaged by the gradient-norm ratio")
     parser.add_argument("--report-only", action="store_true", help="only rewrite ablation.md/csv/png from cached rows")
     parser.add_argument("--list", action="store_true", help="print the rows and their configs' differences from base, then exit")
@@ -1016,10 +1024,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         if args.grad_ratio:
             warmup = sweep.warmups[MAIN_WARMUP]
-            probe = Branch("base", "branch", "base", warmup, config=base_config, init=warmup.model)
-            factor = equalising_factor(probe, ctx)
-            print(f"decoder gradient norm ratio MAL/conventional = {factor:.4g} (conventional/MAL = {1 / factor:.1f}); "
-                  f"equalising conventional weight factor = {factor:.4g}; stored in {out / 'grad_ratio.yaml'}")
+            probes = [Branch("base", "branch", "base", warmup, config=base_config, init=warmup.model)]
+            if args.branches:
+                probes = [b for b in selected_rows(sweep, args.branches) if b.trains and grad_ratio_applies(b)]
+            for probe in probes:
+                factor = equalising_factor(probe, ctx)
+                print(f"{probe.name}: decoder gradient norm ratio MAL/conventional = {factor:.4g} (conventional/MAL = "
+                      f"{1 / factor:.1f}); equalising conventional weight factor = {factor:.4g}; stored in {out / 'grad_ratio.yaml'}")
             return 0
         if not args.report_only:
             for warmup in sweep.warmups.values():
@@ -1028,8 +1039,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             sweep = load_sweep(args.sweep, args.exp, out, args.steps)  # extra warm-ups now exist: configs complete
             ctx.sweep = sweep
             for branch in selected_rows(sweep, args.branches):
-                run_row(branch, ctx)
-                write_report(ctx)
+                if not run_row(branch, ctx).get("cached"):
+                    write_report(ctx)  # progress of a long sweep
         selected = write_report(ctx)
     except (SweepError, ConfigError, TrainingError, CheckpointError, DataDirError, AudioError, ScpError) as e:
         print(f"mal_ablation: error: {e}", file=sys.stderr)

@@ -138,7 +138,9 @@ def test_equal_weight_comes_from_the_stored_gradient_ratio(setup):
 def test_grad_ratio_mode_prints_and_stores(setup, capsys):
     argv = [a for a in setup["argv"] if a not in ("--branches", "noisy,warmup,mal,conv_weq")]
     assert ablation.main(argv + ["--grad-ratio"]) == 0
-    assert "equalising conventional weight factor" in capsys.readouterr().out
+    assert "base: decoder gradient norm ratio" in capsys.readouterr().out
+    assert ablation.main(argv + ["--grad-ratio", "--branches", "lr_high"]) == 0  # per branch (its warm-up and loss)
+    assert "lr_high: decoder gradient norm ratio" in capsys.readouterr().out
 
 
 def test_rerun_skips_finished_rows(setup):
