@@ -72,7 +72,8 @@ def recipe_run(tmp_path_factory):
     audio = recipe / "downloads"
     _run(recipe, "--local_data_opts",
          f"--num_train 6 --num_valid 2 --num_test 3 --num_test_ood 3 --audio_dir {audio}",
-         "--nj", "2", "--dnsmos_max_utts", "1", "--num_report_utts", "1", "--self_consistency_passes", "1")
+         "--nj", "2", "--dnsmos_max_utts", "1", "--num_report_utts", "1", "--self_consistency_passes", "1",
+         "--score_asr", "true", "--asr_test_sets", "test", "--asr_max_utts", "2")
     return recipe
 
 
@@ -105,7 +106,12 @@ def test_every_stage_wrote_its_outputs(recipe_run):
         assert f"## {dset}" in results
     table = results.split("## test\n", 1)[1].split("## ", 1)[0]
     rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("|") and not line.startswith("|---")]
-    assert rows == ["system", "noisy", "rnnoise", "noisereduce", "warmup", "continued", "deep_feature", "mal"]
+    assert rows == ["system", "noisy", "rnnoise", "noisereduce", "warmup", "continued", "deep_feature", "mal", "clean"]
+    header = [c.strip() for c in table.splitlines()[[i for i, l in enumerate(table.splitlines()) if l.startswith("|")][0]].split("|")]
+    assert "wer" in header and "cer" in header
+    for system in ("clean", "noisy", *SYSTEMS):  # downstream ASR on the first 2 utterances of test
+        assert len(read_scores_dir(exp / "scores" / "test" / system).values["wer"]) == 2
+    assert not (exp / "scores" / "test_ood" / "noisy" / "wer").exists()
     assert (exp / "report" / "index.html").is_file()
     for system in ("warmup", "mal"):
         assert (exp / "self_consistency" / "test" / system / "drift.csv").is_file()
