@@ -909,14 +909,17 @@ def write_report(ctx: Context) -> Optional[str]:
     if selected:
         r = results[selected]
         ref = results.get(r.get("reference") or "")
-        text.write(f"Selected on valid (PESQ-WB gain over its reference, ties by ESTOI): **{selected}**. ")
-        if ref is not None:
-            parts = []
-            for s in sets:
-                d, se, n = paired_delta(r, ref, s, "pesq_wb")
-                if d is not None:
-                    parts.append(f"{s} {d:+.3f} ± {se:.3f} (n={n})")
-            text.write(f"PESQ-WB vs {r['reference']}: " + ", ".join(parts) + ".\n\n")
+        text.write(f"Selected on valid (PESQ-WB gain over its reference, ties by ESTOI): **{selected}**.\n")
+        others = [r.get("reference"), DEEP_FEATURE] if ref is not None else [DEEP_FEATURE]
+        for other in dict.fromkeys(o for o in others if o in results and o != selected):
+            for metric in ("pesq_wb", "estoi"):
+                parts = []
+                for s in sets:
+                    d, se, n = paired_delta(r, results[other], s, metric)
+                    if d is not None:
+                        parts.append(f"{s} {d:+.3f} ± {se:.3f} (n={n})")
+                text.write(f"- {LABELS[metric]} minus {other} (paired mean ± standard error): " + ", ".join(parts) + "\n")
+        text.write("\n")
     text.write(markdown_table(ctx.sweep, results, sets, selected))
     groups = sorted({b.group for b in ctx.sweep.rows if b.kind == "branch"})
     best = [(g, select_branch(results, [b.name for b in ctx.sweep.rows if b.kind == "branch" and b.group == g], "valid")) for g in groups]
