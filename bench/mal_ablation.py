@@ -921,11 +921,14 @@ def write_report(ctx: Context) -> Optional[str]:
                 text.write(f"- {LABELS[metric]} minus {other} (paired mean ± standard error): " + ", ".join(parts) + "\n")
         text.write("\n")
     text.write(markdown_table(ctx.sweep, results, sets, selected))
-    groups = sorted({b.group for b in ctx.sweep.rows if b.kind == "branch"})
-    best = [(g, select_branch(results, [b.name for b in ctx.sweep.rows if b.kind == "branch" and b.group == g], "valid")) for g in groups]
+    branches = [b for b in ctx.sweep.rows if b.kind == "branch"]
+    base = [b.name for b in branches if b.group == "base"]  # the level every one-factor group varies from
+    groups = sorted({b.group for b in branches if b.name in results} - {"base"})
+    best = [(g, select_branch(results, base + [b.name for b in branches if b.group == g], "valid")) for g in groups]
     best = [(g, n) for g, n in best if n]
     if best:
-        text.write("\nBest of each group on valid: " + ", ".join(f"{g}: {n}" for g, n in best) + ".\n")
+        with_base = f" (each group with the base branch {', '.join(base)})" if base else ""
+        text.write(f"\nBest of each group on valid{with_base}: " + ", ".join(f"{g}: {n}" for g, n in best) + ".\n")
     if missing:
         text.write(f"\nNot run yet: {', '.join(missing)}.\n")
     with atomic_open(ctx.out / "ablation.md", "w") as f:
