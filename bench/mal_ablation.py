@@ -46,7 +46,7 @@ Each branch trains for exactly ``steps`` steps in one epoch (one validation pass
 ``--eval-utts`` utterances per set spread evenly over the sorted wav.scp (the first N of a
 sorted list would be one or two voices), DNSMOS on ``--dnsmos-utts`` of those, spread alike.
 
-Selection is on ``valid`` only: the MAL branch (not a reference, warm-up or noisy row) with
+Selection is on ``valid`` only: the MAL branch (not a reference, warm-up, noisy or ``seed``-group row) with
 the highest PESQ-WB gain over its reference, ties by the ESTOI gain. For branches of the
 recipe's warm-up this is simply the highest valid PESQ-WB.
 
@@ -89,6 +89,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 METRICS = ("pesq_wb", "estoi", "sisdr")
 DNSMOS_METRIC = "dnsmos_ovrl"
 REPORT_METRICS = METRICS + (DNSMOS_METRIC,)
+#: rows of this group repeat another branch with another seed: a noise estimate, never selected
+SEED_GROUP = "seed"
 DEEP_FEATURE_SPEC = {"name": "deep_feature", "weight": 1.0, "conf": {"network": "ge2e", "layers": "all", "distance": "l1"}}
 
 
@@ -337,6 +339,7 @@ def parse_branch(spec: Dict[str, Any], sweep: Sweep, kind: str) -> Branch:
         config["criterions"] = [copy.deepcopy(DEEP_FEATURE_SPEC)] + warmup_criterions(warmup, where)
     if "criterions" in spec:
         config["criterions"] = copy.deepcopy(spec["criterions"])
+    config = with_steps(config, sweep.steps, sweep.seed)  # before the overrides: a branch may change its seed
     try:
         for text in spec.get("overrides") or []:
             apply_override(config, text)
@@ -347,7 +350,6 @@ def parse_branch(spec: Dict[str, Any], sweep: Sweep, kind: str) -> Branch:
         raise SweepError(f"{where}: conventional_weight must be a number >= 0 or 'equal', got {weight!r}")
     if weight is not None and not any(is_mal(c) for c in config.get("criterions") or []):
         raise SweepError(f"{where}: conventional_weight needs a MAL criterion in the branch's criterions")
-    config = with_steps(config, sweep.steps, sweep.seed)
     if weight not in (None, "equal"):
         config = scale_conventional(config, float(weight))
     if warmup.config is None or warmup.model.is_file():  # extra warm-ups are checked once trained
@@ -877,7 +879,7 @@ def write_plot(path: Path, sweep: Sweep, results: Mapping[str, Mapping[str, Any]
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(x)
     ax.set_xticklabels([f"{b.name}*" if b.name == selected else b.name for b in systems], rotation=60, ha="right", fontsize=8)
-    ax.set_ylabel("PESQ-WB minus reference (continued)")
+    ax.set_ylabel("PESQ-WB minus reference (continued)\n± paired standard error")
     ax.set_title(f"MAL ablation: {sweep.steps} fine-tuning steps per branch (* = selected on valid)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
@@ -895,7 +897,7 @@ def write_report(ctx: Context) -> Optional[str]:
     if not results:
         logger.warning("no finished rows in %s: nothing to report", ctx.out)
         return None
-    candidates = [b.name for b in ctx.sweep.rows if b.kind == "branch"]
+    candidates = [b.name for b in ctx.sweep.rows if b.kind == "branch" and b.group != SEED_GROUP]
     selected = select_branch(results, candidates, "valid")
     sets = [s for s in ctx.sets if any(s in r["sets"] for r in results.values())]
     write_csv(ctx.out / "ablation.csv", table_rows(ctx.sweep, results, sets))
@@ -921,7 +923,7 @@ def write_report(ctx: Context) -> Optional[str]:
                 text.write(f"- {LABELS[metric]} minus {other} (paired mean ± standard error): " + ", ".join(parts) + "\n")
         text.write("\n")
     text.write(markdown_table(ctx.sweep, results, sets, selected))
-    branches = [b for b in ctx.sweep.rows if b.kind == "branch"]
+    branches = [b for b in ctx.sweep.rows if b.kind == "branch" and b.group != SEED_GROUP]
     base = [b.name for b in branches if b.group == "base"]  # the level every one-factor group varies from
     groups = sorted({b.group for b in branches if b.name in results} - {"base"})
     best = [(g, select_branch(results, base + [b.name for b in branches if b.group == g], "valid")) for g in groups]
@@ -987,7 +989,7 @@ def describe(branch: Branch, base: Dict[str, Any]) -> str:
     if not branch.trains:
         return f"{branch.kind}"
     diffs = config_differences(base, branch.config)
-    parts = [f"{d}={json.dumps(_get(branch.config, d), default=str)}" for d in diffs if not d.startswith(("model", "train."))]
+    parts = [f"{d}={json.dumps(_get(branch.config, d), default=str)}" for d in diffs if not d.startswith("model")]
     if branch.conventional_weight is not None:
         parts.append(f"conventional_weight={branch.conventional_weight}")
     parts.append(f"init={branch.init}")

@@ -263,3 +263,16 @@ def test_branches_run_in_the_given_order_then_their_references(setup):
     rows = ablation.selected_rows(sweep, "lr_high,mal,noisy")
     assert [b.name for b in rows] == ["lr_high", "mal", "noisy", "continued"]
     assert [b.name for b in ablation.selected_rows(sweep, None)][:4] == ["noisy", "warmup", "continued", "deep_feature"]
+
+
+def test_a_branch_may_change_its_seed_and_seed_rows_are_never_selected(setup, tmp_path):
+    sweep = tmp_path / "seed.yaml"
+    sweep.write_text(yaml.safe_dump({"base": BASE, "steps": 2, "seed": 3, "branches": [
+        {"name": "mal", "group": "base"},
+        {"name": "continued_seed7", "group": "seed", "overrides": ["train.seed=7"]},
+        {"name": "mal_seed7", "group": "seed", "reference": "continued_seed7", "overrides": ["train.seed=7"]}]}))
+    loaded = ablation.load_sweep(sweep, setup["exp"], tmp_path / "out")
+    seeds = {b.name: b.config["train"]["seed"] for b in loaded.rows if b.trains}
+    assert seeds == {"continued": 3, "deep_feature": 3, "mal": 3, "continued_seed7": 7, "mal_seed7": 7}
+    assert [c["name"] for c in loaded.row("continued_seed7").config["criterions"]] == ["l1"]  # the warm-up loss
+    assert loaded.row("mal_seed7").reference == "continued_seed7" and loaded.row("continued_seed7").kind == "reference"
