@@ -265,7 +265,7 @@ def test_branches_run_in_the_given_order_then_their_references(setup):
     assert [b.name for b in ablation.selected_rows(sweep, None)][:4] == ["noisy", "warmup", "continued", "deep_feature"]
 
 
-def test_a_branch_may_change_its_seed_and_seed_rows_are_never_selected(setup, tmp_path):
+def test_a_branch_may_change_its_seed(setup, tmp_path):
     sweep = tmp_path / "seed.yaml"
     sweep.write_text(yaml.safe_dump({"base": BASE, "steps": 2, "seed": 3, "branches": [
         {"name": "mal", "group": "base"},
