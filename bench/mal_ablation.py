@@ -575,13 +575,22 @@ def trainer_valid_dir(ctx: Context) -> Path:
     return dst
 
 
+def warmup_fingerprint(warmup: Warmup, seed: int) -> str:
+    return fingerprint({"config": warmup.config, "steps": warmup.steps, "seed": seed})
+
+
 def train_warmup(warmup: Warmup, ctx: Context) -> None:
-    """Train an extra warm-up (cached: skipped once its model.pth exists)."""
-    if warmup.config is None or warmup.model.is_file():
+    """Train an extra warm-up (cached: skipped once its model.pth exists, if its spec is unchanged)."""
+    if warmup.config is None:
         return
-    with row_lock(warmup.dir):
-        if not warmup.model.is_file():  # another process may have trained it meanwhile
-            _train_warmup(warmup, ctx)
+    if not warmup.model.is_file():
+        with row_lock(warmup.dir):
+            if not warmup.model.is_file():  # another process may have trained it meanwhile
+                _train_warmup(warmup, ctx)
+    done = read_json(warmup.dir / "bench_warmup.json") or {}
+    if done.get("fingerprint") != warmup_fingerprint(warmup, ctx.sweep.seed):
+        raise SweepError(f"warm-up '{warmup.name}': {warmup.dir} was trained with another config, steps or seed; "
+                         f"delete it (and the branches fine-tuned from it) to retrain")
 
 
 def _train_warmup(warmup: Warmup, ctx: Context) -> None:
@@ -596,7 +605,8 @@ def _train_warmup(warmup: Warmup, ctx: Context) -> None:
     logger.info("warm-up '%s': training %d steps into %s", warmup.name, warmup.steps, warmup.dir)
     started = time.time()
     train(config, ctx.data / ctx.args.train_set, trainer_valid_dir(ctx), warmup.dir, resume=True, device=ctx.args.device)
-    write_json(warmup.dir / "bench_warmup.json", {"steps": warmup.steps, "seconds": round(time.time() - started, 1)})
+    write_json(warmup.dir / "bench_warmup.json", {"fingerprint": warmup_fingerprint(warmup, ctx.sweep.seed), "steps": warmup.steps,
+                                                  "seconds": round(time.time() - started, 1)})
 
 
 def effective_config(branch: Branch, ctx: Context) -> Dict[str, Any]:
@@ -635,12 +645,12 @@ def fine_tune(branch: Branch, ctx: Context) -> Tuple[Path, Dict[str, Any]]:
     if started_spec is not None and started_spec.get("fingerprint") != key:
         raise SweepError(f"branch '{branch.name}': an interrupted run in {root} used another config; delete {root} to restart it")
     write_json(root / "spec.json", {"fingerprint": key, **spec})
-    logger.info("branch '%s': fine-tuning %d steps from %s", branch.name, ctx.sweep.steps, branch.init)
+    logger.info("branch '%s': fine-tuning %d steps from %s", branch.name, config["train"]["max_steps"], branch.init)
     started = time.time()
     resumed = (root / "train" / "checkpoint.pth").is_file()
     model = train(config, ctx.data / ctx.args.train_set, trainer_valid_dir(ctx), root / "train", init=branch.init,
                   resume=True, device=ctx.args.device)
-    record = {"fingerprint": key, "seconds": round(time.time() - started, 1), "steps": ctx.sweep.steps, "resumed": resumed,
+    record = {"fingerprint": key, "seconds": round(time.time() - started, 3), "steps": config["train"]["max_steps"], "resumed": resumed,
               "threads": ctx.args.threads}
     write_json(root / "train.json", record)
     return Path(model), record

@@ -245,7 +245,7 @@ def test_recipe_sweeps_build_every_branch(setup, sweep_file, capsys):
     argv = ["--sweep", str(path), "--exp", str(setup["exp"]), "--data", str(setup["data"]), "--out", str(setup["root"] / "dry"), "--list"]
     assert ablation.main(argv) == 0
     listing = capsys.readouterr().out
-    for name in ("continued", "deep_feature", "frozen_fe", "conv_weq", "adam_carried", "continued_demucs", "warmup_demucs_noskip"):
+    for name in ("continued", "deep_feature", "frozen_fe", "conv_weq", "adam_carried", "continued_demucs", "warmup_demucs_noskip", "conv_w3", "mal_seed2"):
         assert f" {name} " in listing
 
 
@@ -276,3 +276,24 @@ def test_a_branch_may_change_its_seed(setup, tmp_path):
     assert seeds == {"continued": 3, "deep_feature": 3, "mal": 3, "continued_seed7": 7, "mal_seed7": 7}
     assert [c["name"] for c in loaded.row("continued_seed7").config["criterions"]] == ["l1"]  # the warm-up loss
     assert loaded.row("mal_seed7").reference == "continued_seed7" and loaded.row("continued_seed7").kind == "reference"
+
+
+def test_branch_specific_warmup_is_trained_once_with_its_own_reference(setup, tmp_path, capsys):
+    warmup = dict(BASE, model={"name": "tiny", "conf": {"channels": 8, "depth": 1}}, criterions=[{"name": "l1"}])
+    spec = {"base": BASE, "steps": 2, "seed": 3, "warmups": {"shallow": {"config": warmup, "steps": 2}},
+            "branches": [{"name": "mal_shallow", "group": "family", "warmup": "shallow"}]}
+    sweep = tmp_path / "family.yaml"
+    sweep.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    argv = ["--sweep", str(sweep), "--exp", str(setup["exp"]), "--data", str(setup["data"]), "--out", str(out),
+            "--eval-utts", "1", "--dnsmos-utts", "0", "--trainer-valid-utts", "1", "--sets", "valid", "--branches", "mal_shallow"]
+    assert ablation.main(argv) == 0
+    model = out / "warmups" / "shallow" / "model.pth"
+    stamp = model.stat().st_mtime_ns
+    assert result(out, "mal_shallow")["reference"] == "continued_shallow"
+    assert result(out, "continued_shallow")["init"] == str(model)
+    assert ablation.main(argv) == 0 and model.stat().st_mtime_ns == stamp  # cached
+    spec["warmups"]["shallow"]["steps"] = 3  # a changed warm-up is not silently reused
+    sweep.write_text(yaml.safe_dump(spec))
+    assert ablation.main(argv) == 1
+    assert "warm-up 'shallow'" in capsys.readouterr().err
