@@ -929,7 +929,8 @@ def write_report(ctx: Context) -> Optional[str]:
                 for s in sets:
                     d, se, n = paired_delta(r, results[other], s, metric)
                     if d is not None:
-                        parts.append(f"{s} {d:+.3f} ± {se:.3f} (n={n})")
+                        k = 3 if metric == "pesq_wb" else 4
+                        parts.append(f"{s} {d:+.{k}f} ± {se:.{k}f} (n={n})")
                 text.write(f"- {LABELS[metric]} minus {other} (paired mean ± standard error): " + ", ".join(parts) + "\n")
         text.write("\n")
     text.write(markdown_table(ctx.sweep, results, sets, selected))
