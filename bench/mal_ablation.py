@@ -899,6 +899,37 @@ def write_plot(path: Path, sweep: Sweep, results: Mapping[str, Mapping[str, Any]
     plt.close(fig)
 
 
+def seed_summary(sweep: Sweep, results: Mapping[str, Mapping[str, Any]], sets: Sequence[str]) -> str:
+    """The base branch's gain over its reference once per seed (the base and the ``seed`` rows),
+    with the mean and the standard deviation over seeds: how much of a gain is run-to-run noise."""
+    pairs = [(b.name, b.reference) for b in sweep.rows
+             if b.kind == "branch" and b.group in ("base", SEED_GROUP) and b.name in results and b.reference in results]
+    if len(pairs) < 2:
+        return ""
+    lines = [f"\nSeeds (fine-tuning data order): gain of each run over the reference run of the same seed; "
+             f"mean ± standard deviation over the {len(pairs)} seeds.\n",
+             "| run | vs | " + " | ".join(f"{s} {LABELS[m]}" for s in sets for m in ("pesq_wb", "estoi", "sisdr")) + " |",
+             "|---|---|" + "---:|" * (3 * len(sets))]
+    deltas: Dict[Tuple[str, str], List[float]] = {}
+    for name, ref in pairs:
+        cells = []
+        for s in sets:
+            for m in ("pesq_wb", "estoi", "sisdr"):
+                d = paired_delta(results[name], results[ref], s, m)[0]
+                cells.append(fmt(d, DIGITS[m] + 1, signed=True))
+                if d is not None:
+                    deltas.setdefault((s, m), []).append(d)
+        lines.append(f"| {name} | {ref} | " + " | ".join(cells) + " |")
+    cells = []
+    for s in sets:
+        for m in ("pesq_wb", "estoi", "sisdr"):
+            values = deltas.get((s, m), [])
+            sd = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+            cells.append(f"{fmt(float(np.mean(values)) if values else None, DIGITS[m] + 1, signed=True)} ± {fmt(sd, DIGITS[m] + 1)}")
+    lines.append("| mean ± sd | | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(ctx: Context) -> Optional[str]:
     """ablation.md / .csv / .png from every cached row of the sweep; returns the selected branch."""
     from mal.io.atomic import atomic_open
@@ -942,6 +973,7 @@ def write_report(ctx: Context) -> Optional[str]:
     if best:
         with_base = f" (each group with the base branch {', '.join(base)})" if base else ""
         text.write(f"\nBest of each group on valid{with_base}: " + ", ".join(f"{g}: {n}" for g, n in best) + ".\n")
+    text.write(seed_summary(ctx.sweep, results, sets))
     if missing:
         text.write(f"\nNot run yet: {', '.join(missing)}.\n")
     with atomic_open(ctx.out / "ablation.md", "w") as f:

@@ -297,3 +297,20 @@ def test_branch_specific_warmup_is_trained_once_with_its_own_reference(setup, tm
     sweep.write_text(yaml.safe_dump(spec))
     assert ablation.main(argv) == 1
     assert "warm-up 'shallow'" in capsys.readouterr().err
+
+
+def test_seed_summary_reports_the_gain_per_seed_and_its_spread(setup, tmp_path):
+    sweep_file = tmp_path / "seeds.yaml"
+    sweep_file.write_text(yaml.safe_dump({"base": BASE, "steps": 2, "branches": [
+        {"name": "mal", "group": "base"},
+        {"name": "continued_seed2", "group": "seed", "overrides": ["train.seed=2"]},
+        {"name": "mal_seed2", "group": "seed", "reference": "continued_seed2", "overrides": ["train.seed=2"]}]}))
+    sweep = ablation.load_sweep(sweep_file, setup["exp"], tmp_path / "out")
+
+    def r(pesq: float) -> dict:
+        return {"sets": {"valid": {"scores": {m: {"a": pesq, "b": pesq + 0.1} for m in ("pesq_wb", "estoi", "sisdr")}}}}
+
+    results = {"continued": r(2.0), "mal": r(2.3), "continued_seed2": r(2.5), "mal_seed2": r(2.6)}
+    text = ablation.seed_summary(sweep, results, ["valid"])
+    assert "| mal | continued | +0.300 |" in text and "| mal_seed2 | continued_seed2 | +0.100 |" in text
+    assert f"+0.200 ± {np.std([0.3, 0.1], ddof=1):.3f}" in text
