@@ -782,18 +782,19 @@ def paired_delta(result: Mapping[str, Any], reference: Mapping[str, Any], set_na
 def select_branch(results: Mapping[str, Mapping[str, Any]], candidates: Sequence[str], set_name: str = "valid") -> Optional[str]:
     """The candidate with the highest ``set_name`` PESQ-WB gain over its reference, ties by ESTOI gain.
 
-    Only ``set_name`` scores are read: the selection never looks at a test set.
+    Only ``set_name`` scores are read: the selection never looks at a test set. A candidate is
+    ranked only once its reference run has finished: gains are compared, never absolute scores.
     """
+    def reference(name: str) -> Optional[Mapping[str, Any]]:
+        return results.get(results[name].get("reference") or "")
+
     def score(name: str) -> Tuple[float, float]:
-        result = results[name]
-        ref = results.get(result.get("reference") or "")
-        if ref is None:
-            values = (mean_of(result, set_name, "pesq_wb"), mean_of(result, set_name, "estoi"))
-        else:
-            values = (paired_delta(result, ref, set_name, "pesq_wb")[0], paired_delta(result, ref, set_name, "estoi")[0])
+        ref = reference(name)
+        assert ref is not None
+        values = (paired_delta(results[name], ref, set_name, "pesq_wb")[0], paired_delta(results[name], ref, set_name, "estoi")[0])
         return tuple(-math.inf if v is None else round(v, 4) for v in values)  # type: ignore[return-value]
 
-    ranked = [n for n in candidates if n in results and set_name in results[n]["sets"]]
+    ranked = [n for n in candidates if n in results and set_name in results[n]["sets"] and reference(n) is not None]
     return max(ranked, key=score) if ranked else None
 
 

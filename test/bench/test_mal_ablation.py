@@ -227,6 +227,16 @@ def test_select_branch_ties_broken_by_estoi():
     assert ablation.select_branch(results, ["x", "y", "z"], "test") is None
 
 
+def test_select_branch_skips_a_branch_whose_reference_has_not_run():
+    def r(pesq: float, ref: str = "continued") -> dict:
+        return {"reference": ref, "sets": {"valid": {"scores": {"pesq_wb": {"a": pesq}, "estoi": {"a": 0.5}}}}}
+
+    # an absolute score (3.0) must never be ranked against gains over a reference (+0.1)
+    results = {"continued": r(2.0, None), "x": r(2.1), "other_family": r(3.0, "continued_other")}
+    assert ablation.select_branch(results, ["x", "other_family"]) == "x"
+    assert ablation.select_branch(results, ["other_family"]) is None
+
+
 def test_dnsmos_subset_is_scored(setup):
     from mal.io.scp import read_scp
 
