@@ -113,7 +113,8 @@ sub exit_code {
 }
 
 sub number_of_cpus {
-    my $n = `nproc 2>/dev/null`;
+    # nproc obeys OMP_NUM_THREADS, which path.sh sets to 1 for the jobs: count without it
+    my $n = `env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null`;
     return $1 if defined $n && $n =~ /^(\d+)/ && $1 > 0;
     return 4;
 }

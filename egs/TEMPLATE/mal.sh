@@ -19,7 +19,8 @@ stop_stage=100          # last stage to run
 nj=2                    # parallel jobs for validation, enhancement and scoring
 ngpu=0                  # GPUs for training (0: CPU)
 inference_ngpu=0        # GPUs per enhancement job (0: CPU, one thread per job)
-train_num_threads=0     # torch threads of a CPU training job (0: every core of the machine)
+train_num_threads=0     # torch threads of a CPU training job (0: the machine's cores shared by the jobs running at once)
+finetune_jobs=0         # stage 4: fine-tuning systems trained at the same time (0: all of them on CPU, one at a time on GPU)
 expdir=exp              # where experiments go: ${expdir}/<tag>/...
 tag=                    # experiment tag (default: name of --train_config without .yaml)
 local_data_opts=        # options passed to local/data.sh
@@ -64,14 +65,19 @@ echo >> "${exp}/run.sh"
 
 train_opts=()
 [ "${ngpu}" -gt 0 ] && train_opts+=(--device cuda) || train_opts+=(--device cpu)
-[ "${train_num_threads}" -gt 0 ] || train_num_threads=$(nproc)
-train_opts+=(--num-threads "${train_num_threads}")
 train_prog=(mal-train)  # several GPUs: one data-parallel process each
 [ "${ngpu}" -gt 1 ] && train_prog=(torchrun --standalone --nproc_per_node "${ngpu}" -m mal.bin.train)
 
 # "name=conf" pairs of every fine-tuning system.
 finetune_systems=("mal=${mal_config}")
 for pair in ${baseline_configs}; do finetune_systems+=("${pair}"); done
+[ "${finetune_jobs}" -gt 0 ] || { [ "${ngpu}" -gt 0 ] && finetune_jobs=1 || finetune_jobs=${#finetune_systems[@]}; }
+[ "${finetune_jobs}" -le "${#finetune_systems[@]}" ] || finetune_jobs=${#finetune_systems[@]}
+num_cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # path.sh's OMP_NUM_THREADS=1 would make nproc say 1
+threads_per_job() {  # threads_per_job N -> torch threads of one of N CPU training jobs running at once
+    if [ "${train_num_threads}" -gt 0 ]; then echo "${train_num_threads}"
+    else local t=$(( num_cpus / $1 )); [ "${t}" -ge 1 ] && echo "${t}" || echo 1; fi
+}
 all_systems=(warmup)
 for pair in "${finetune_systems[@]}"; do all_systems+=("${pair%%=*}"); done
 # shellcheck disable=SC2206
@@ -153,16 +159,24 @@ fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     log "Stage 3: warm-up training"
-    train_system warmup "${train_config}"
+    train_system warmup "${train_config}" --num-threads "$(threads_per_job 1)"
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: fine-tuning from the warm-up: ${finetune_systems[*]}"
     check_same_steps "${finetune_systems[@]}" || die "fix the fine-tuning configs"
     [ -f "${exp}/warmup/model.pth" ] || die "no warm-up model ${exp}/warmup/model.pth (run stage 3)"
+    # Up to finetune_jobs systems train at once (each a separate job: a CPU core or cluster slot each).
+    log "training ${finetune_jobs} system(s) at a time, $(threads_per_job "${finetune_jobs}") thread(s) each on CPU"
+    pids=(); failed=0
     for pair in "${finetune_systems[@]}"; do
-        train_system "${pair%%=*}" "${pair#*=}" --init "${exp}/warmup/model.pth"
+        while [ "$(jobs -rp | wc -l)" -ge "${finetune_jobs}" ]; do wait -n || failed=1; done
+        train_system "${pair%%=*}" "${pair#*=}" --init "${exp}/warmup/model.pth" \
+            --num-threads "$(threads_per_job "${finetune_jobs}")" &
+        pids+=($!)
     done
+    for pid in "${pids[@]}"; do wait "${pid}" || failed=1; done
+    [ "${failed}" -eq 0 ] || die "stage 4: a fine-tuning job failed (its log is named above)"
 fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then

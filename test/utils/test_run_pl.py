@@ -77,3 +77,20 @@ def test_usage_errors(tmp_path, run_tool):
     res = run_tool(["run.pl", "log/x.log"], cwd=tmp_path)
     assert res.returncode == 1 and res.stderr.startswith("Usage: run.pl")
     assert not (tmp_path / "log").exists()
+
+
+def test_default_parallelism_ignores_omp_num_threads(tmp_path, run_tool):
+    """path.sh exports OMP_NUM_THREADS=1 for the jobs; run.pl must still run one job per CPU
+    (nproc alone would say 1). Each job waits until both have started: run one after the
+    other, the first would time out."""
+    import os
+
+    if len(os.sched_getaffinity(0)) < 2:
+        import pytest
+
+        pytest.skip("needs 2 CPUs")
+    (tmp_path / "wait_for_both.sh").write_text(
+        'touch "s.$1"\nfor i in $(seq 100); do [ -e s.1 ] && [ -e s.2 ] && exit 0; sleep 0.1; done\nexit 1\n')
+    res = run_tool(["run.pl", "JOB=1:2", "log/w.JOB.log", "sh", "wait_for_both.sh", "JOB"], cwd=tmp_path,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr
