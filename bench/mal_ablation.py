@@ -28,8 +28,10 @@ The sweep YAML::
       - {name: adam_carried, group: optimizer, init: checkpoint.pth, overrides: [train.init_optimizer=true]}
       - {name: mal_short, group: warmup, warmup: short}
 
-``--branches a,b`` runs the named rows in that order, then their references; several bench
-processes may share one ``--out`` (a row is locked while it runs, the others wait for it).
+``--branches a,b`` runs the named rows in that order, then their references. ``--jobs N`` starts
+N worker processes that share the rows (a worker takes the next warm-up or row nobody holds;
+logs in ``OUT/worker_<i>.log``); separate bench processes may also share one ``--out`` (a row is
+locked while it runs, the others wait for it).
 
 Branch keys: ``name``, ``group``, ``overrides`` (``key.sub=value`` as ``mal-train --override``),
 ``criterions`` (replaces the list), ``config`` (another base), ``conventional_weight`` (a
@@ -690,6 +692,24 @@ def enhance_set(model_path: Path, name: str, work: Path, ctx: Context) -> Dict[s
 
 
 @contextlib.contextmanager
+def try_lock(root: Path) -> Iterator[bool]:
+    """Yields True holding the exclusive lock on ``root``, or False at once if another process holds it."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def row_lock(root: Path) -> Iterator[None]:
     """An exclusive lock on a row's directory: two bench processes with overlapping --branches
     run a row once (the second waits, then finds it cached); released when the process dies."""
@@ -1006,6 +1026,8 @@ def get_parser() -> argparse.ArgumentParser:
                         "at the warm-up point for the base config (or each of --branches), print it, store it in "
                         "OUT/grad_ratio.yaml and exit")
     parser.add_argument("--grad-batches", type=int, default=8, help="batches averaged by the gradient-norm ratio")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes sharing the rows (each with --threads threads)")
+    parser.add_argument("--claim", action="store_true", help=argparse.SUPPRESS)  # a worker of --jobs N
     parser.add_argument("--report-only", action="store_true", help="only rewrite ablation.md/csv/png from cached rows")
     parser.add_argument("--list", action="store_true", help="print the rows and their configs' differences from base, then exit")
     parser.add_argument("--keep-audio", action="store_true", help="keep the enhanced wavs of each row (default: delete once scored)")
@@ -1047,7 +1069,62 @@ def _get(config: Dict[str, Any], dotted: str) -> Any:
     return node
 
 
+def run_claiming(args: argparse.Namespace, ctx: Context, out: Path) -> None:
+    """Worker of ``--jobs N``: train the warm-ups and rows nobody else holds, skip the busy ones,
+    then wait for a busy one and look again, until every selected row has its result."""
+    while True:
+        busy: List[Path] = []
+        sweep = load_sweep(args.sweep, args.exp, out, args.steps)
+        ctx.sweep = sweep
+        rows = selected_rows(sweep, args.branches)
+        for warmup in {id(b.warmup): b.warmup for b in rows}.values():
+            if warmup.config is None or warmup.model.is_file():
+                continue
+            with try_lock(warmup.dir) as mine:
+                if mine and not warmup.model.is_file():
+                    _train_warmup(warmup, ctx)
+                elif not mine:
+                    busy.append(warmup.dir)
+        sweep = load_sweep(args.sweep, args.exp, out, args.steps)  # warm-ups trained above: configs complete
+        ctx.sweep = sweep
+        for branch in selected_rows(sweep, args.branches):
+            if branch.warmup.config is not None and not branch.warmup.model.is_file():
+                continue  # its warm-up is being trained by another worker (listed in busy)
+            root = out / "branches" / branch.name
+            with try_lock(root) as mine:
+                if not mine:
+                    busy.append(root)
+                elif not run_row_unlocked(branch, ctx).get("cached"):
+                    write_report(ctx)
+        if not busy:
+            return
+        logger.info("waiting for %s, run by another worker", busy[0].name)
+        with row_lock(busy[0]):
+            pass
+
+
+def run_workers(args: argparse.Namespace, argv: List[str], out: Path) -> int:
+    """``--jobs N``: N worker processes share the rows; logs in OUT/worker_<i>.log."""
+    import subprocess
+
+    out.mkdir(parents=True, exist_ok=True)
+    workers = []
+    for i in range(1, args.jobs + 1):
+        log = out / f"worker_{i}.log"
+        with open(log, "w") as handle:
+            cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--jobs", "1", "--claim"]
+            workers.append((log, subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT)))
+    logger.info("%d workers started; their logs: %s", args.jobs, ", ".join(str(log) for log, _ in workers))
+    failed = [(log, proc.wait()) for log, proc in workers]
+    failed = [(log, code) for log, code in failed if code != 0]
+    for log, code in failed:
+        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-5:])
+        print(f"mal_ablation: a worker failed (code {code}); {log} ends with:\n{tail}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (ablation) %(levelname)s: %(message)s", stream=sys.stderr)
     import torch
@@ -1084,7 +1161,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f"{probe.name}: decoder gradient norm ratio MAL/conventional = {factor:.4g} (conventional/MAL = "
                       f"{1 / factor:.1f}); equalising conventional weight factor = {factor:.4g}; stored in {out / 'grad_ratio.yaml'}")
             return 0
-        if not args.report_only:
+        if args.jobs > 1 and not args.report_only:
+            code = run_workers(args, argv, out)
+            selected = write_report(ctx)
+            print(f"mal_ablation: wrote {out / 'ablation.md'} (selected on valid: {selected})", file=sys.stderr)
+            return code
+        if args.claim and not args.report_only:
+            run_claiming(args, ctx, out)
+        elif not args.report_only:
             for warmup in sweep.warmups.values():
                 if any(b.warmup is warmup for b in selected_rows(sweep, args.branches)):
                     train_warmup(warmup, ctx)

@@ -324,3 +324,29 @@ def test_seed_summary_reports_the_gain_per_seed_and_its_spread(setup, tmp_path):
     text = ablation.seed_summary(sweep, results, ["valid"])
     assert "| mal | continued | +0.300 |" in text and "| mal_seed2 | continued_seed2 | +0.100 |" in text
     assert f"+0.200 ± {np.std([0.3, 0.1], ddof=1):.3f}" in text
+
+
+def test_jobs_share_the_rows_and_match_a_single_process_run(setup, tmp_path):
+    """--jobs 2: two workers take warm-ups and rows nobody holds; every row runs once and gives
+    the same scores as the single-process run of the fixture (same seed, same data)."""
+    sweep = yaml.safe_load(setup["sweep"].read_text())
+    tiny = {"model": {"name": "tiny", "conf": {"channels": 8, "depth": 2}}, "criterions": [{"name": "l1"}],
+            "optim": BASE["optim"], "batch": BASE["batch"], "sample_rate": SR, "train": {"amp": False}}
+    sweep["warmups"] = {"other": {"config": tiny, "steps": 2}}
+    sweep["branches"].append({"name": "mal_other", "group": "warmup", "warmup": "other"})
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    out = tmp_path / "out"
+    argv = ["--sweep", str(path), "--exp", str(setup["exp"]), "--data", str(setup["data"]), "--out", str(out),
+            "--eval-utts", "3", "--dnsmos-utts", "0", "--trainer-valid-utts", "2", "--grad-batches", "2",
+            "--branches", "noisy,warmup,mal,lr_high,mal_other", "--jobs", "2"]
+    assert ablation.main(argv) == 0
+    for name in ("noisy", "warmup", "continued", "mal", "lr_high", "mal_other", "continued_other"):
+        assert (out / "branches" / name / "result.json").is_file(), name
+    assert (out / "warmups" / "other" / "model.pth").is_file()
+    logs = [(out / f"worker_{i}.log").read_text() for i in (1, 2)]
+    trained = [line for log in logs for line in log.splitlines() if "fine-tuning" in line and "branch '" in line]
+    assert sorted(line.split("branch '")[1].split("'")[0] for line in trained) == sorted(
+        ["continued", "mal", "lr_high", "mal_other", "continued_other"])  # each row trained exactly once
+    assert result(out, "mal")["sets"]["valid"]["scores"] == result(setup["out"], "mal")["sets"]["valid"]["scores"]
+    assert "mal_other" in (out / "ablation.md").read_text()
