@@ -581,18 +581,22 @@ def warmup_fingerprint(warmup: Warmup, seed: int) -> str:
     return fingerprint({"config": warmup.config, "steps": warmup.steps, "seed": seed})
 
 
-def train_warmup(warmup: Warmup, ctx: Context) -> None:
-    """Train an extra warm-up (cached: skipped once its model.pth exists, if its spec is unchanged)."""
+def train_warmup(warmup: Warmup, ctx: Context, wait: bool = True) -> bool:
+    """Train an extra warm-up (cached: skipped once its model.pth exists, if its spec is unchanged).
+    False, without training, when ``wait`` is off and another process is training it."""
     if warmup.config is None:
-        return
+        return True
     if not warmup.model.is_file():
-        with row_lock(warmup.dir):
+        with dir_lock(warmup.dir, wait) as mine:
+            if not mine:
+                return False
             if not warmup.model.is_file():  # another process may have trained it meanwhile
                 _train_warmup(warmup, ctx)
     done = read_json(warmup.dir / "bench_warmup.json") or {}
     if done.get("fingerprint") != warmup_fingerprint(warmup, ctx.sweep.seed):
         raise SweepError(f"warm-up '{warmup.name}': {warmup.dir} was trained with another config, steps or seed; "
                          f"delete it (and the branches fine-tuned from it) to retrain")
+    return True
 
 
 def _train_warmup(warmup: Warmup, ctx: Context) -> None:
@@ -692,8 +696,10 @@ def enhance_set(model_path: Path, name: str, work: Path, ctx: Context) -> Dict[s
 
 
 @contextlib.contextmanager
-def try_lock(root: Path) -> Iterator[bool]:
-    """Yields True holding the exclusive lock on ``root``, or False at once if another process holds it."""
+def dir_lock(root: Path, wait: bool = True) -> Iterator[bool]:
+    """An exclusive lock on a row's or warm-up's directory, released when the process dies. Two
+    bench processes run a row once: with ``wait`` the second waits for the first (then finds the
+    row cached); without it, it gets False at once and can take another row."""
     import fcntl
 
     root.mkdir(parents=True, exist_ok=True)
@@ -701,36 +707,20 @@ def try_lock(root: Path) -> Iterator[bool]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
-            return
+            if not wait:
+                yield False
+                return
+            logger.info("'%s' is being run by another process; waiting for it", root.name)
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@contextlib.contextmanager
-def row_lock(root: Path) -> Iterator[None]:
-    """An exclusive lock on a row's directory: two bench processes with overlapping --branches
-    run a row once (the second waits, then finds it cached); released when the process dies."""
-    import fcntl
-
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.info("row '%s' is being run by another process; waiting for it", root.name)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def run_row(branch: Branch, ctx: Context) -> Dict[str, Any]:
     """Train (if it is a branch), enhance and score one row; cached in branches/<name>/result.json."""
-    with row_lock(ctx.out / "branches" / branch.name):
+    with dir_lock(ctx.out / "branches" / branch.name):
         return run_row_unlocked(branch, ctx)
 
 
@@ -1078,20 +1068,15 @@ def run_claiming(args: argparse.Namespace, ctx: Context, out: Path) -> None:
         ctx.sweep = sweep
         rows = selected_rows(sweep, args.branches)
         for warmup in {id(b.warmup): b.warmup for b in rows}.values():
-            if warmup.config is None or warmup.model.is_file():
-                continue
-            with try_lock(warmup.dir) as mine:
-                if mine and not warmup.model.is_file():
-                    _train_warmup(warmup, ctx)
-                elif not mine:
-                    busy.append(warmup.dir)
+            if not train_warmup(warmup, ctx, wait=False):
+                busy.append(warmup.dir)
         sweep = load_sweep(args.sweep, args.exp, out, args.steps)  # warm-ups trained above: configs complete
         ctx.sweep = sweep
         for branch in selected_rows(sweep, args.branches):
             if branch.warmup.config is not None and not branch.warmup.model.is_file():
                 continue  # its warm-up is being trained by another worker (listed in busy)
             root = out / "branches" / branch.name
-            with try_lock(root) as mine:
+            with dir_lock(root, wait=False) as mine:
                 if not mine:
                     busy.append(root)
                 elif not run_row_unlocked(branch, ctx).get("cached"):
@@ -1099,7 +1084,7 @@ def run_claiming(args: argparse.Namespace, ctx: Context, out: Path) -> None:
         if not busy:
             return
         logger.info("waiting for %s, run by another worker", busy[0].name)
-        with row_lock(busy[0]):
+        with dir_lock(busy[0]):
             pass
 
 

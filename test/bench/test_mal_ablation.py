@@ -354,3 +354,8 @@ def test_jobs_share_the_rows_and_match_a_single_process_run(setup, tmp_path):
     single = load_checkpoint(setup["out"] / "branches" / "mal" / "train" / "model.pth")["model"]["state_dict"]
     assert ours.keys() == single.keys() and all(torch.equal(ours[k], single[k]) for k in ours)
     assert "mal_other" in (out / "ablation.md").read_text()
+    # a changed warm-up spec is an error in the workers too, not a silent reuse of the old one
+    sweep["warmups"]["other"]["steps"] = 3
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    assert ablation.main(argv) == 1
+    assert "warm-up 'other'" in (out / "worker_1.log").read_text() + (out / "worker_2.log").read_text()

@@ -167,6 +167,25 @@ def test_mismatched_finetune_steps_fail_before_training(recipe_run, tmp_path):
     assert "max_steps" in bad.stdout + bad.stderr
 
 
+@pytest.mark.parametrize("finetune_jobs", ["0", "1"])  # all at once (CPU default) / one at a time (GPU default)
+def test_failing_finetune_job_is_named_and_the_others_finish(recipe_run, tmp_path, finetune_jobs):
+    conf = recipe_run / "conf" / "broken.yaml"
+    config = yaml.safe_load((recipe_run / "conf" / "continued.yaml").read_text())
+    config["criterions"] = [{"name": "no_such_loss"}]
+    conf.write_text(yaml.safe_dump(config))
+    (tmp_path / "t" / "warmup").mkdir(parents=True)
+    shutil.copy(recipe_run / "exp" / TAG / "warmup" / "model.pth", tmp_path / "t" / "warmup" / "model.pth")
+    bad = _run(recipe_run, "--stage", "4", "--stop_stage", "4", "--tag", "t", "--expdir", str(tmp_path),
+               "--finetune_jobs", finetune_jobs, "--baseline_configs", f"broken={conf} continued=conf/continued.yaml",
+               check=False)
+    assert bad.returncode != 0
+    assert f"broken: training failed; see {tmp_path}/t/log/train_broken.log" in bad.stderr
+    assert "no_such_loss" in (tmp_path / "t" / "log" / "train_broken.log").read_text()
+    assert not (tmp_path / "t" / "broken" / "model.pth").exists()
+    for system in ("mal", "continued"):  # the other systems still trained
+        assert (tmp_path / "t" / system / "model.pth").is_file(), system
+
+
 def test_setup_sh_makes_a_new_recipe(tmp_path):
     target = tmp_path / "my_corpus"
     subprocess.run([str(REPO / "egs/TEMPLATE/setup.sh"), str(target)], check=True, capture_output=True)
