@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple, Union
+from contextlib import nullcontext
+from typing import ContextManager, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -17,6 +18,8 @@ class RecurrentBlock(nn.Module):
     A bidirectional block projects its 2 x ``hidden_size`` output back to ``hidden_size`` with a
     linear layer (as facebookresearch/denoiser's BLSTM), so the output width never depends on
     ``bidirectional``. ``forward`` returns (output, state) so a streamer can carry the state.
+    The block always runs in its weights' dtype (float32 in training), also inside a bf16 or
+    fp16 autocast region, so gradients through the recurrence cannot underflow.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, kind: str = "gru", bidirectional: bool = False):
@@ -26,12 +29,35 @@ class RecurrentBlock(nn.Module):
             raise ValueError(f"rnn type must be one of {sorted(kinds)}, got {kind!r}")
         self.rnn = kinds[kind](input_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
         self.proj = nn.Linear(2 * hidden_size, hidden_size) if bidirectional else None
+        self._dtype_checked = False
 
     def forward(self, x: torch.Tensor, state: RecurrentState = None) -> Tuple[torch.Tensor, RecurrentState]:
-        y, state = self.rnn(x, state)
-        if self.proj is not None:
-            y = self.proj(y)
+        """Run in the weights' dtype with autocast off (autocast would put a cuDNN RNN in fp16)."""
+        dtype = self.rnn.weight_ih_l0.dtype
+        with autocast_off(x.device.type):
+            y, state = self.rnn(x.to(dtype), _state_to(state, dtype))
+            if not getattr(self, "_dtype_checked", False):
+                if y.dtype != dtype:
+                    raise RuntimeError(f"RecurrentBlock: the {self.rnn.__class__.__name__} ran in {y.dtype}, expected {dtype}")
+                self._dtype_checked = True
+            if self.proj is not None:
+                y = self.proj(y)
         return y, state
+
+
+def autocast_off(device_type: str) -> ContextManager:
+    """A context with autocast disabled on ``device_type`` (a no-op where autocast does not exist)."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return nullcontext()
+
+
+def _state_to(state: RecurrentState, dtype: torch.dtype) -> RecurrentState:
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.to(dtype) for s in state)
+    return state.to(dtype)
 
 
 class FreqUpConv(nn.Module):
