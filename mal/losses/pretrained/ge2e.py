@@ -74,6 +74,20 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
     return weights.astype(np.float32)
 
 
+def reflect_pad(wav: torch.Tensor, pad: int) -> torch.Tensor:
+    """``F.pad(wav, (pad, pad), mode="reflect")`` from slices and flips.
+
+    The same numbers as ``torch.stft(center=True, pad_mode="reflect")``'s padding, but its
+    backward is slicing, which is deterministic on CUDA (the reflection-pad backward kernel is
+    not, so ``torch.use_deterministic_algorithms(True)`` would refuse it).
+    """
+    if wav.shape[-1] <= pad:
+        raise ValueError(f"reflect padding by {pad} needs more than {pad} samples, got {wav.shape[-1]}")
+    left = wav[..., 1 : pad + 1].flip(-1)
+    right = wav[..., -pad - 1 : -1].flip(-1)
+    return torch.cat([left, wav, right], dim=-1)
+
+
 class MelSpectrogram(nn.Module):
     """Differentiable [B, T] -> [B, frames, n_mels] mel *power* spectrogram (not log)."""
 
@@ -84,7 +98,8 @@ class MelSpectrogram(nn.Module):
         self.register_buffer("filters", torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels)), persistent=False)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(wav, self.n_fft, self.hop, self.n_fft, self.window, center=True, pad_mode="reflect", return_complex=True)
+        padded = reflect_pad(wav, self.n_fft // 2)
+        spec = torch.stft(padded, self.n_fft, self.hop, self.n_fft, self.window, center=False, return_complex=True)
         power = spec.real.pow(2) + spec.imag.pow(2)
         return torch.matmul(self.filters, power).transpose(1, 2)
 
