@@ -18,7 +18,10 @@ failed log. Words without spaces are passed to bash as they are ("|" works as a 
 Options:
   --max-jobs-run N   jobs at a time (default: number of CPUs)
   --num-threads N    only reported in the log's accounting line
-  --mem, --gpu, --time, --config, ... and single-dash options are accepted and ignored
+  --gpu N            each job gets N GPUs of its own in CUDA_VISIBLE_DEVICES (the pool: the
+                     ids in CUDA_VISIBLE_DEVICES, else those nvidia-smi lists), at most
+                     pool / N jobs at a time; with no GPU found the jobs run unchanged
+  --mem, --time, --config, ... and single-dash options are accepted and ignored
     (so cmd.sh can switch between run.pl, queue.pl and slurm.pl)
 EOF
 
@@ -31,17 +34,23 @@ sub main {
     my $threads = $p->{opts}{num_threads} // 1;
     my @jobs = MalJobs::expand_jobs($p);
     MalJobs::make_log_dirs('run.pl', @jobs);
+    my @slots = gpu_slots($p->{opts}{gpu} // 0);    # one GPU list per job running at once
+    $max_jobs = @slots if @slots && @slots < $max_jobs;
 
-    my (%running, %code);    # pid -> job; job id -> exit code
+    my (%running, %code, %slot_of);    # pid -> job; job id -> exit code; pid -> slot
     for my $job (@jobs) {
-        reap_one(\%running, \%code) while keys %running >= $max_jobs;
+        reap_one(\%running, \%code, \%slot_of) while keys %running >= $max_jobs;
+        my %busy = map { $_ => 1 } values %slot_of;
+        my ($slot) = grep { !$busy{$_} } 0 .. $#slots;
         my $pid = fork() // die "run.pl: cannot fork: $!\n";
         if ($pid == 0) {
+            $ENV{CUDA_VISIBLE_DEVICES} = $slots[$slot] if defined $slot;
             POSIX::_exit(run_job($job, $threads));
         }
         $running{$pid} = $job;
+        $slot_of{$pid} = $slot if defined $slot;
     }
-    reap_one(\%running, \%code) while keys %running;
+    reap_one(\%running, \%code, \%slot_of) while keys %running;
 
     my @failed = map { { id => $_->{id}, log => $_->{log}, code => $code{ $_->{id} } } }
       grep { $code{ $_->{id} } != 0 } @jobs;
@@ -77,11 +86,35 @@ sub run_job {
     return $code;
 }
 
-# Wait for one child; record its job's exit code.
+# Wait for one child; record its job's exit code and free its GPUs.
 sub reap_one {
-    my ($running, $code) = @_;
+    my ($running, $code, $slot_of) = @_;
     my $pid = waitpid(-1, 0);
     return if $pid <= 0;
+    delete $slot_of->{$pid};
     my $job = delete $running->{$pid} or return;
     $code->{ $job->{id} } = MalJobs::exit_code($?);
+}
+
+# "--gpu N": the GPU pool cut into lists of N ids ("0,1"), one per job running at once.
+sub gpu_slots {
+    my ($per_job) = @_;
+    die "run.pl: --gpu must be a non-negative integer, got '$per_job'\n" unless $per_job =~ /^\d+$/;
+    return () if $per_job == 0;
+    my @pool;
+    if (defined $ENV{CUDA_VISIBLE_DEVICES}) {
+        @pool = grep { length } split /\s*,\s*/, $ENV{CUDA_VISIBLE_DEVICES};
+    } else {
+        my $listed = `nvidia-smi --query-gpu=index --format=csv,noheader 2>/dev/null` // '';
+        @pool = $listed =~ /^\s*(\d+)\s*$/mg;
+        if (!@pool) {
+            print STDERR "run.pl: --gpu $per_job: no GPU found (CUDA_VISIBLE_DEVICES unset, nvidia-smi lists none); jobs run unchanged\n";
+            return ();
+        }
+    }
+    die "run.pl: --gpu $per_job: a job needs $per_job GPU(s), but only " . scalar(@pool)
+      . " are available (CUDA_VISIBLE_DEVICES='" . join(',', @pool) . "')\n" if @pool < $per_job;
+    my @slots;
+    push @slots, join(',', splice(@pool, 0, $per_job)) while @pool >= $per_job;
+    return @slots;
 }
