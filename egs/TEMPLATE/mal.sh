@@ -18,7 +18,7 @@ stage=1                 # first stage to run
 stop_stage=100          # last stage to run
 nj=2                    # parallel jobs for validation, enhancement and scoring
 ngpu=0                  # GPUs for training (0: CPU)
-inference_ngpu=0        # GPUs per enhancement job (0: CPU, one thread per job)
+inference_ngpu=0        # GPUs for enhancement: one per job, at most N jobs at once (0: CPU, one thread per job)
 train_num_threads=0     # torch threads of a CPU training job (0: the machine's cores shared by the jobs running at once)
 finetune_jobs=0         # stage 4: fine-tuning systems trained at the same time (0: all of them on CPU, one at a time on GPU)
 expdir=exp              # where experiments go: ${expdir}/<tag>/...
@@ -77,6 +77,10 @@ num_cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # path.sh's OMP_NU
 threads_per_job() {  # threads_per_job N -> torch threads of one of N CPU training jobs running at once
     if [ "${train_num_threads}" -gt 0 ]; then echo "${train_num_threads}"
     else local t=$(( num_cpus / $1 )); [ "${t}" -ge 1 ] && echo "${t}" || echo 1; fi
+}
+local_gpus() {  # GPU ids jobs here may use: CUDA_VISIBLE_DEVICES, else nvidia-smi's (none on a login node)
+    if [ -n "${CUDA_VISIBLE_DEVICES+x}" ]; then echo "${CUDA_VISIBLE_DEVICES//,/ }"
+    else { nvidia-smi --query-gpu=index --format=csv,noheader 2>/dev/null || true; } | xargs; fi
 }
 all_systems=(warmup)
 for pair in "${finetune_systems[@]}"; do all_systems+=("${pair%%=*}"); done
@@ -167,20 +171,31 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     check_same_steps "${finetune_systems[@]}" || die "fix the fine-tuning configs"
     [ -f "${exp}/warmup/model.pth" ] || die "no warm-up model ${exp}/warmup/model.pth (run stage 3)"
     # Up to finetune_jobs systems train at once (each a separate job: a CPU core or cluster slot each).
+    # On GPUs each job running at once gets its own ${ngpu} of this machine's GPUs (slot s: GPUs s*ngpu...).
+    gpus=(); slots=0
+    if [ "${ngpu}" -gt 0 ]; then read -ra gpus <<< "$(local_gpus)"; slots=$(( ${#gpus[@]} / ngpu )); fi
+    if [ "${slots}" -gt 0 ] && [ "${finetune_jobs}" -gt "${slots}" ]; then
+        log "${#gpus[@]} GPU(s), ${ngpu} per job: ${slots} fine-tuning job(s) at a time, not ${finetune_jobs}"; finetune_jobs=${slots}
+    fi
     log "training ${finetune_jobs} system(s) at a time, $(threads_per_job "${finetune_jobs}") thread(s) each on CPU"
-    pids=(); failed=0
+    pids=(); slot_pids=(); failed=0
     for pair in "${finetune_systems[@]}"; do
         while [ "$(jobs -rp | wc -l)" -ge "${finetune_jobs}" ]; do wait -n || failed=1; done
-        train_system "${pair%%=*}" "${pair#*=}" --init "${exp}/warmup/model.pth" \
-            --num-threads "$(threads_per_job "${finetune_jobs}")" &
-        pids+=($!)
+        running=" $(jobs -rp | xargs) "; devices=
+        for ((s = 0; s < slots; s++)); do
+            case "${running}" in *" ${slot_pids[s]:-none} "*) ;; *) devices=$(IFS=,; echo "${gpus[*]:s*ngpu:ngpu}"); break ;; esac
+        done
+        ( [ -z "${devices}" ] || export CUDA_VISIBLE_DEVICES="${devices}"
+          train_system "${pair%%=*}" "${pair#*=}" --init "${exp}/warmup/model.pth" \
+            --num-threads "$(threads_per_job "${finetune_jobs}")" ) &
+        pids+=($!); [ -z "${devices}" ] || slot_pids[s]=$!
     done
     for pid in "${pids[@]}"; do wait "${pid}" || failed=1; done
     [ "${failed}" -eq 0 ] || die "stage 4: a fine-tuning job failed (its log is named above)"
 fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
-    if [ "${inference_ngpu}" -gt 0 ]; then enhance_cmd=(${cuda_cmd} --gpu "${inference_ngpu}"); enhance_device=cuda
+    if [ "${inference_ngpu}" -gt 0 ]; then enhance_cmd=(${cuda_cmd} --gpu 1 --max-jobs-run "${inference_ngpu}"); enhance_device=cuda
     else enhance_cmd=(${decode_cmd}); enhance_device=cpu; fi
     log "Stage 5: enhancing ${test_sets} with ${all_systems[*]} ${peers[*]}"
     for dset in ${test_sets}; do
