@@ -99,7 +99,7 @@ def data_dir(data_root: Path, test_set: str) -> Path:
 
 
 def count_parameters(model_path: Path) -> int:
-    from mal.train.checkpoint import load_model
+    from mal.models.pretrained import load_model
 
     model, _ = load_model(model_path)
     return sum(p.numel() for p in model.parameters())

@@ -198,7 +198,7 @@ def config_mapping(value: Any, sweep_path: Path, where: str) -> Dict[str, Any]:
 
 def model_config_of(checkpoint: Path) -> Dict[str, Any]:
     """The training config stored in a checkpoint (the warm-up's loss is continued from it)."""
-    from mal.train.checkpoint import load_checkpoint
+    from mal.models.checkpoint import load_checkpoint
 
     state = load_checkpoint(checkpoint)
     if not isinstance(state.get("config"), dict):
@@ -220,7 +220,7 @@ def with_steps(config: Dict[str, Any], steps: int, seed: int) -> Dict[str, Any]:
 
 def finish_config(given: Dict[str, Any], init: Path, where: str) -> Dict[str, Any]:
     """Validate with mal.train.config; the model comes from ``init`` when the config names none."""
-    from mal.train.checkpoint import model_spec
+    from mal.models.pretrained import model_spec
     from mal.train.config import ConfigError, build_config
 
     given = copy.deepcopy(given)
@@ -410,7 +410,7 @@ def gradient_norms(model_path: Path, criterions: Sequence[Mapping[str, Any]], tr
     import torch
 
     from mal.losses import CombinedLoss
-    from mal.train.checkpoint import load_model
+    from mal.models.pretrained import load_model
     from mal.train.dataset import SegmentDataset, cycle_epoch_batches, train_loader
 
     mal_specs = [dict(c) for c in criterions if is_mal(c)]
@@ -1118,7 +1118,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mal.io.audio import AudioError
     from mal.io.datadir import DataDirError
     from mal.io.scp import ScpError
-    from mal.train.checkpoint import CheckpointError
+    from mal.models.checkpoint import CheckpointError
     from mal.train.config import ConfigError
     from mal.train.trainer import TrainingError
 

@@ -5,8 +5,8 @@ import argparse
 import sys
 from typing import List, Optional
 
+from mal.models.checkpoint import CheckpointError
 from mal.train.average import write_average
-from mal.train.checkpoint import CheckpointError
 
 
 def get_parser() -> argparse.ArgumentParser:

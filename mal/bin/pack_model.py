@@ -5,8 +5,8 @@ import argparse
 import sys
 from typing import List, Optional
 
-from mal.train.checkpoint import CheckpointError
-from mal.train.pack import pack_model
+from mal.models.checkpoint import CheckpointError
+from mal.models.pack import pack_model
 
 
 def get_parser() -> argparse.ArgumentParser:

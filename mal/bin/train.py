@@ -13,7 +13,7 @@ from typing import List, Optional
 from mal.io.audio import AudioError
 from mal.io.datadir import DataDirError
 from mal.io.scp import ScpError
-from mal.train.checkpoint import CheckpointError
+from mal.models.checkpoint import CheckpointError
 from mal.train.config import ConfigError, dump_config, load_config
 
 

@@ -25,6 +25,7 @@ from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS, check_streamable, enhan
 from mal.io.audio import AudioError, audio_info, read_audio, resample, write_wav
 from mal.io.scp import read_scp, write_scp
 from mal.models.abs_model import AbsSEModel
+from mal.models.pretrained import load_model, resolve_device
 
 PathLike = Union[str, os.PathLike]
 log = logging.getLogger(__name__)
@@ -43,8 +44,6 @@ class EnhanceOptions:
 
 def pick_device(name: str = "cpu") -> torch.device:
     """``auto`` -> cuda when available, else cpu; an unavailable or unknown device is an EnhanceError."""
-    from mal.train.distributed import resolve_device
-
     try:
         return resolve_device(name)
     except (RuntimeError, ValueError) as e:
@@ -81,9 +80,7 @@ class Enhancer:
 
     @classmethod
     def from_checkpoint(cls, path: PathLike, options: Optional[EnhanceOptions] = None, device: str = "cpu") -> "Enhancer":
-        """Load a ``model.pth`` or packed archive (see mal.train.checkpoint.load_model)."""
-        from mal.train.checkpoint import load_model
-
+        """Load a ``model.pth`` or packed archive (see mal.models.pretrained.load_model)."""
         dev = pick_device(device)
         model, _ = load_model(path, device=dev)
         return cls(model, options, dev)

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 
-from mal.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from mal.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 PathLike = Union[str, os.PathLike]
 

@@ -241,7 +241,7 @@ def load_config(path: PathLike, overrides: Iterable[str] = (), model_from: Optio
     if given is not None and not isinstance(given, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level, got {type(given).__name__}")
     if model_from is not None and "model" not in (given or {}):
-        from mal.train.checkpoint import model_spec
+        from mal.models.pretrained import model_spec
 
         given = dict(given or {}, model=model_spec(model_from))
     return build_config(given, overrides, source=str(path))

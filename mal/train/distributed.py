@@ -14,6 +14,8 @@ from typing import Dict, Optional
 import torch
 import torch.distributed as dist
 
+from mal.models.pretrained import resolve_device
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -31,20 +33,6 @@ class DistributedContext:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; ``cuda`` picks the local rank's GPU."""
-    if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
-        raise ValueError(f"--device must be auto, cpu or cuda, got {name!r}")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-        if name == "cuda":
-            return torch.device("cuda", local_rank)
-    return torch.device(name)
 
 
 def init_distributed(device: str = "auto") -> DistributedContext:

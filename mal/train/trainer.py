@@ -34,9 +34,10 @@ from mal.io.atomic import atomic_open
 from mal.losses import CombinedLoss, loss_class
 from mal.losses.time import si_sdr
 from mal.models import AbsSEModel, build_model, model_class
+from mal.models.checkpoint import CheckpointError, load_checkpoint, model_record, save_checkpoint
+from mal.models.pretrained import load_model
 from mal.train import distributed as dist_utils
 from mal.train.average import average_state_dicts
-from mal.train.checkpoint import CheckpointError, load_checkpoint, load_model, model_record, save_checkpoint
 from mal.train.config import ConfigError, config_differences, dump_config
 from mal.train.dataset import SegmentDataset, UtteranceDataset, cycle_epoch_batches, train_loader, valid_loader
 

@@ -348,7 +348,7 @@ def test_jobs_share_the_rows_and_match_a_single_process_run(setup, tmp_path):
     trained = [line for log in logs for line in log.splitlines() if "fine-tuning" in line and "branch '" in line]
     assert sorted(line.split("branch '")[1].split("'")[0] for line in trained) == sorted(
         ["continued", "mal", "lr_high", "mal_other", "continued_other"])  # each row trained exactly once
-    from mal.train.checkpoint import load_checkpoint
+    from mal.models.checkpoint import load_checkpoint
 
     ours = load_checkpoint(out / "branches" / "mal" / "train" / "model.pth")["model"]["state_dict"]
     single = load_checkpoint(setup["out"] / "branches" / "mal" / "train" / "model.pth")["model"]["state_dict"]

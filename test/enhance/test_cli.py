@@ -15,7 +15,7 @@ from enhance_toys import harmonic_speech, noisy_version
 from mal.bin.enhance import main
 from mal.io import read_scp, write_wav
 from mal.models import MODEL_REGISTRY, build_model
-from mal.train.checkpoint import model_record, save_checkpoint
+from mal.models.checkpoint import model_record, save_checkpoint
 
 RATES = {"u1": 16000, "u2": 16000, "u3": 8000, "u4": 16000}
 
@@ -89,7 +89,7 @@ def test_resampled_input_matches_enhancing_at_model_rate(setup, tmp_path):
     """An 8 kHz file is resampled to the model's 16 kHz, enhanced, and brought back to 8 kHz."""
     from mal.enhance.inference import Enhancer, EnhanceOptions
     from mal.io.audio import resample
-    from mal.train.checkpoint import load_model
+    from mal.models.pretrained import load_model
 
     root, model_path = setup
     enhancer = Enhancer(load_model(model_path)[0], EnhanceOptions(chunk_seconds=0))
@@ -212,7 +212,7 @@ def test_streaming_a_non_causal_model_fails_clearly(setup, tmp_path, capsys):
 
 
 def test_packed_archive_enhances_like_its_checkpoint(setup, tmp_path, monkeypatch):
-    pack = pytest.importorskip("mal.train.pack")
+    pack = pytest.importorskip("mal.models.pack")
     root, model = setup
     monkeypatch.setenv("MAL_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "config.yaml").write_text("sample_rate: 16000\nmodel: {name: tiny, conf: {channels: 4}}\n")

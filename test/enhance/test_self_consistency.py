@@ -15,8 +15,9 @@ from mal.enhance.inference import EnhanceOptions, Enhancer
 from mal.enhance.self_consistency import iterate, self_consistency
 from mal.io import write_wav
 from mal.models import build_model
+from mal.models.checkpoint import model_record, save_checkpoint
+from mal.models.pretrained import load_model
 from mal.score.metrics import score_pair, sisdr
-from mal.train.checkpoint import load_model, model_record, save_checkpoint
 
 
 @pytest.fixture(scope="module")

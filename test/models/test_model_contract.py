@@ -6,7 +6,8 @@ import torch
 import yaml
 
 from mal.models import AbsSEModel, build_model
-from mal.train.checkpoint import load_checkpoint, model_from_state, model_record, save_checkpoint
+from mal.models.checkpoint import load_checkpoint, model_record, save_checkpoint
+from mal.models.pretrained import model_from_state
 from model_cases import OVERFIT_CONFIGS, SMALL_CONFIGS, case_id, noisy_pair, randomize_mask_head, speech_like
 
 CASES = pytest.mark.parametrize("case", SMALL_CONFIGS, ids=[case_id(c) for c in SMALL_CONFIGS])

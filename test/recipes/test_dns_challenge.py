@@ -16,7 +16,7 @@ from fake_corpora import REPO, DnsTree, recipe_copy, run, write_dns_tree
 from mal.io import read_scp, validate_data_dir
 from mal.losses import CombinedLoss
 from mal.models import build_model
-from mal.train.checkpoint import load_model
+from mal.models.pretrained import load_model
 from mal.train.config import load_config
 
 RECIPE = REPO / "egs" / "dns_challenge"

@@ -18,7 +18,7 @@ from fake_corpora import REPO, VB_FOLDERS, VoiceBankTree, recipe_copy, run, writ
 from mal.io import read_scp, validate_data_dir
 from mal.losses import CombinedLoss
 from mal.models import build_model
-from mal.train.checkpoint import load_model
+from mal.models.pretrained import load_model
 from mal.train.config import load_config
 
 RECIPE = REPO / "egs" / "voicebank_demand"

@@ -23,7 +23,7 @@ import torch
 
 from mal.io import write_wav
 from mal.models import build_model
-from mal.train.checkpoint import model_record, save_checkpoint
+from mal.models.checkpoint import model_record, save_checkpoint
 
 SR = 16000
 KILLED = -signal.SIGKILL

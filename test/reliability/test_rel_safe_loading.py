@@ -19,7 +19,8 @@ from mal.bin.enhance import main as enhance_main
 from mal.bin.pack_model import main as pack_main
 from mal.bin.train import main as train_main
 from mal.losses.deep_feature import DeepFeatureLoss
-from mal.train.checkpoint import CheckpointError, load_checkpoint, load_model
+from mal.models.checkpoint import CheckpointError, load_checkpoint
+from mal.models.pretrained import load_model
 from mal.train.config import ConfigError, load_config
 from rel_helpers import noisy_clean_set, tiny_checkpoint
 

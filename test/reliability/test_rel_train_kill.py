@@ -18,7 +18,7 @@ import yaml
 
 import mal.train.trainer as trainer_module
 from mal.bin.train import main as train_main
-from mal.train.checkpoint import load_checkpoint
+from mal.models.checkpoint import load_checkpoint
 from mal.train.config import load_config
 from mal.train.trainer import train
 from rel_helpers import KILLED, kill_in_atomic_open, kill_in_torch_save, kill_on_call, run_forked

@@ -11,9 +11,10 @@ import yaml
 from mal.bin.average_checkpoints import main as average_main
 from mal.bin.pack_model import main as pack_main
 from mal.models import build_model
+from mal.models.checkpoint import CheckpointError, load_checkpoint, model_record, save_checkpoint
+from mal.models.pack import MANIFEST, PackError, unpack_model, verify_archive
+from mal.models.pretrained import load_model
 from mal.train.average import average_checkpoints
-from mal.train.checkpoint import CheckpointError, load_checkpoint, load_model, model_record, save_checkpoint
-from mal.train.pack import MANIFEST, PackError, unpack_model, verify_archive
 
 CONF = {"channels": 4, "depth": 2}
 

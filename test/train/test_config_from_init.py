@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mal.models import build_model
-from mal.train.checkpoint import model_record, save_checkpoint
+from mal.models.checkpoint import model_record, save_checkpoint
 from mal.train.config import ConfigError, load_config
 
 
@@ -41,7 +41,7 @@ def test_no_model_and_no_init_is_a_clear_error(tmp_path):
 def test_pickled_object_in_init_is_refused(tmp_path):
     torch.save({"model": {"name": "tiny", "conf": {}, "state_dict": {}}, "x": object()}, tmp_path / "bad.pth")
     yaml_path = _write(tmp_path / "ft.yaml", "criterions: [{name: l1}]\n")
-    from mal.train.checkpoint import CheckpointError
+    from mal.models.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="refused"):
         load_config(yaml_path, model_from=tmp_path / "bad.pth")

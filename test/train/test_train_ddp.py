@@ -9,7 +9,8 @@ import sys
 import torch
 
 from conftest import run_args
-from mal.train.checkpoint import load_checkpoint, load_model
+from mal.models.checkpoint import load_checkpoint
+from mal.models.pretrained import load_model
 from mal.train.config import load_config
 from mal.train.trainer import train
 from train_data import write_config

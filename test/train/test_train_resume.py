@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from conftest import run_args
-from mal.train.checkpoint import load_checkpoint
+from mal.models.checkpoint import load_checkpoint
 from mal.train.config import load_config
 from mal.train.trainer import train
 from train_data import write_config

@@ -10,7 +10,8 @@ import yaml
 
 from conftest import run_args
 from mal.bin.train import main
-from mal.train.checkpoint import load_checkpoint, load_model
+from mal.models.checkpoint import load_checkpoint
+from mal.models.pretrained import load_model
 from mal.train.config import build_config
 from mal.train.trainer import LRSchedule, Trainer, update_best
 from train_data import tiny_config, write_config

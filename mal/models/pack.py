@@ -18,7 +18,7 @@ from typing import Dict, Optional, Union
 import yaml
 
 from mal.io.atomic import atomic_path
-from mal.train.checkpoint import CheckpointError, load_checkpoint
+from mal.models.checkpoint import CheckpointError, first_line, load_checkpoint
 
 PathLike = Union[str, os.PathLike]
 
@@ -38,6 +38,12 @@ def _sha256_file(path: PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def is_archive(path: PathLike) -> bool:
+    """A file that is a tar archive rather than a ``.pth`` checkpoint (the archive is verified on unpacking)."""
+    path = Path(path)
+    return path.is_file() and path.suffix != ".pth" and tarfile.is_tarfile(path)
 
 
 def cache_root() -> Path:
@@ -116,7 +122,7 @@ def verify_archive(archive: PathLike) -> Dict[str, str]:
     except PackError:
         raise
     except Exception as e:  # tarfile/gzip/zlib raise many types for damaged archives
-        raise PackError(f"{archive}: not a readable model archive (truncated or corrupt?): {e}") from None
+        raise PackError(f"{archive}: not a readable model archive (truncated or corrupt?): {first_line(e)}") from None
     missing = sorted(set(expected) - seen)
     if missing:
         raise PackError(f"{archive}: member '{missing[0]}' listed in {MANIFEST} is missing")
