@@ -39,6 +39,8 @@ sub parse_command_line {
             shift @argv;
             ($jobvar, $start, $end) = ($1, $2, defined $3 ? $3 : $2);
             die "$prog: bad job range $arg: start $start > end $end\n" if $start > $end;
+            die "$prog: bad job range $arg: job ids start at 1 (as in Kaldi; Grid Engine arrays cannot start at 0)\n"
+              if $start < 1;
         } else {
             last;
         }
@@ -249,7 +251,7 @@ sub job_script {
       . "marker=" . shell_quote($marker_prefix) . "\$task\n"
       . <<'EOF'
 mkdir -p "$(dirname "$log")"
-{ echo "# $cmd"; echo "# Running on $(hostname) as task $task"; echo "# Started at $(date)"; echo "#"; } > "$log" \
+{ echo "# Running on $(hostname)"; echo "# Started at $(date)"; echo "# $cmd"; } > "$log" \
   || { echo "cannot write $log"; echo 1 > "$marker.tmp"; mv "$marker.tmp" "$marker"; exit 1; }
 t0=$(date +%s)
 bash -c "$cmd" >> "$log" 2>&1 < /dev/null
@@ -264,6 +266,22 @@ echo "$ret" > "$marker.tmp" && mv "$marker.tmp" "$marker"
 exit "$ret"
 EOF
     return $s;
+}
+
+# End the log of a task that died before writing its footer (killed with its script:
+# time limit, memory, node failure) with the footer's lines, so it shows an exit status.
+sub close_lost_log {
+    my ($log, $why) = @_;
+    my $end = -e $log ? '' : "# (the task wrote no log)\n";
+    if (-s $log && open(my $in, '<', $log)) {
+        seek($in, -1, 2);
+        read($in, my $last, 1);
+        close $in;
+        $end = "\n" if $last ne "\n";
+    }
+    open(my $fh, '>>', $log) or return;
+    print $fh $end, "# $why\n# Ended (code 1) at " . localtime() . "\n";
+    close $fh;
 }
 
 # Run a command, return (exit code, stdout+stderr).
@@ -356,6 +374,7 @@ sub run_array_job {
             my $state = $states{ $job->{id} } // 'unknown';
             $f{note} = "job $job_id task $job->{id} ended without an exit status "
               . "($backend->{name} state: $state; killed by the scheduler?)";
+            close_lost_log($job->{log}, "$f{note}; counted as failed");
         }
         push @failed, \%f;
     }

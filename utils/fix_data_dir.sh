@@ -4,14 +4,28 @@
 set -euo pipefail
 export LC_ALL=C
 
-usage="Usage: fix_data_dir.sh <data-dir>
+usage="Usage: fix_data_dir.sh [--utt_extra_files \"f1 f2\"] [--spk_extra_files \"f3\"] <data-dir>
 Tables per utterance: every *.scp (wav.scp, spk1.scp, noise1.scp, ...), utt2spk, text,
 segments and utt2* files (utt2num_samples, utt2dur, ...). With a segments file, wav.scp
 (and reco2*) are per recording: an utterance needs its recording in wav.scp, and
 recordings no utterance uses are dropped. spk2gender keeps the remaining speakers; spk2utt
 is rebuilt from utt2spk (utt2spk is built from spk2utt when only that exists). Blank lines
 and repeated keys (all but the first line of a key) are dropped. Other files are left as
-they are. The originals are copied to <data-dir>/.backup/ first."
+they are. The originals are copied to <data-dir>/.backup/ first.
+--utt_extra_files / --spk_extra_files (as in Kaldi and ESPnet): more files keyed by utterance /
+speaker, filtered to the kept utterances / speakers (names absent from the dir are skipped);
+*.scp and utt2* files are handled without being named."
+utt_extra_files= spk_extra_files=
+while [ $# -gt 1 ]; do
+    case "$1" in
+        --utt_extra_files|--utt-extra-files) utt_extra_files=$2; shift 2 ;;
+        --spk_extra_files|--spk-extra-files) spk_extra_files=$2; shift 2 ;;
+        --utt_extra_files=*|--utt-extra-files=*) utt_extra_files=${1#*=}; shift ;;
+        --spk_extra_files=*|--spk-extra-files=*) spk_extra_files=${1#*=}; shift ;;
+        -*) echo "fix_data_dir.sh: unknown option $1" >&2; echo "$usage" >&2; exit 1 ;;
+        *) break ;;
+    esac
+done
 if [ $# -ne 1 ] || [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
     echo "$usage" >&2
     [ $# -eq 1 ] && exit 0 || exit 1
@@ -46,9 +60,19 @@ if $has_segments; then
     done
 fi
 if [ -f "$dir/spk2gender" ]; then spk_tables+=(spk2gender); fi
+# Named extra tables: filtered like the others, without limiting which utterances are kept.
+utt_extra=()
+for name in $utt_extra_files; do
+    case " ${utt_tables[*]} ${reco_tables[*]} " in *" $name "*) continue ;; esac
+    if [ -f "$dir/$name" ]; then utt_extra+=("$name"); fi
+done
+for name in $spk_extra_files; do
+    case " ${spk_tables[*]} " in *" $name "*) continue ;; esac
+    if [ -f "$dir/$name" ]; then spk_tables+=("$name"); fi
+done
 
 # Sorted copies without blank lines or repeated keys; keys of each utterance table.
-for name in "${utt_tables[@]}" "${reco_tables[@]}" "${spk_tables[@]}"; do
+for name in "${utt_tables[@]}" "${reco_tables[@]}" "${spk_tables[@]}" "${utt_extra[@]}"; do
     src="$dir/$name"
     if [ "$name" = utt2spk ] && [ -f "$tmp/utt2spk.derived" ]; then src="$tmp/utt2spk.derived"; fi
     awk 'NF && !seen[$1]++' "$src" | sort -s -k1,1 > "$tmp/$name"
@@ -82,7 +106,7 @@ kept=$(wc -l < "$tmp/keep")
 [ "$kept" -gt 0 ] || die "$dir: no utterance is in every table ($total in some); nothing changed"
 
 # Filter every table to the kept utterances (and their recordings and speakers).
-for name in "${utt_tables[@]}"; do
+for name in "${utt_tables[@]}" "${utt_extra[@]}"; do
     "$utils/filter_scp.pl" "$tmp/keep" "$tmp/$name" > "$tmp/$name.new"
 done
 if $has_segments; then
@@ -102,7 +126,7 @@ fi
 
 # Back up the originals, then replace each table (a rename: never half written).
 mkdir -p "$dir/.backup"
-for name in "${utt_tables[@]}" "${reco_tables[@]}" "${spk_tables[@]}" spk2utt; do
+for name in "${utt_tables[@]}" "${reco_tables[@]}" "${spk_tables[@]}" "${utt_extra[@]}" spk2utt; do
     if [ -f "$dir/$name" ]; then cp -p "$dir/$name" "$dir/.backup/$name"; fi
 done
 for new in "$tmp"/*.new; do

@@ -35,7 +35,7 @@ _parse_options_set() {  # <name as given> <value> <where it came from>
 # Read "name=value" lines of a config file.
 _parse_options_config() {  # <file>
     local _po_line _po_lineno=0 _po_key _po_value
-    [ -f "$1" ] || { echo "$0: --config: file '$1' not found" >&2; exit 1; }
+    [ -f "$1" ] && [ -r "$1" ] || { echo "$0: missing config '$1' (--config: no such readable file)" >&2; exit 1; }
     while IFS= read -r _po_line || [ -n "${_po_line}" ]; do
         _po_lineno=$((_po_lineno + 1))
         _po_line="${_po_line%%#*}"

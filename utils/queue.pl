@@ -22,7 +22,6 @@ exit(eval { main() } // do { print STDERR $@; 1 });
 
 sub main {
     my $p = MalJobs::parse_command_line('queue.pl', $usage, @ARGV);
-    die "queue.pl: Grid Engine task ids start at 1, got $p->{jobvar}=$p->{start}:$p->{end}\n" if $p->{start} < 1;
     my $config = MalJobs::read_config('queue.pl', MalJobs::find_config($p, 'queue.conf', $FindBin::RealBin));
     my @args = (@{ $config->{command} }, MalJobs::map_options('queue.pl', $config, $p->{opts}), @{ $p->{raw} });
     my %backend = (

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Validate a Kaldi-style data dir with mal-validate-data-dir (one line per problem; exit 1 if any).
-# Usage: utils/validate_data_dir.sh [--no-audio] [--sample-rate 16000] DIR
 # Kaldi's --no-wav is accepted as --no-audio; --no-feats/--no-text/--no-spk-sort are ignored.
 set -euo pipefail
 
-usage="Usage: $0 [--no-audio] [--sample-rate 16000] DIR"
+usage="Usage: $0 [--no-audio | --headers-only] [--sample-rate 16000] <data-dir>
+Checks the tables (format, sorted unique keys, keys agreeing across files) and, by default,
+every audio entry: the file exists, decodes, is mono, not empty, has no NaN/inf samples, has
+--sample-rate when given and is aligned with wav.scp.
+  --no-audio       check the tables only: open no audio file (Kaldi's --no-wav is the same)
+  --headers-only   read audio headers only: no decoding, pipes are not run"
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-audio|--no-wav) args+=(--no-audio); shift ;;
+        --headers-only) args+=(--headers-only); shift ;;
         --sample-rate|--sample_rate)
             [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
             args+=(--sample-rate "$2"); shift 2 ;;

@@ -96,7 +96,9 @@ def _num_samples_problems(scan: ScpScan, lengths: Mapping[str, int]) -> List[str
     return problems
 
 
-def validate_data_dir(path: PathLike, sample_rate: Optional[int] = None, check_audio: bool = True) -> List[str]:
+def validate_data_dir(
+    path: PathLike, sample_rate: Optional[int] = None, check_audio: bool = True, open_audio: bool = True
+) -> List[str]:
     """Every problem found in a data dir, one line each (``file:line: key '...': what``).
 
     Tables: UTF-8, ``key value`` format, unique and sorted keys, keys agreeing across wav.scp,
@@ -104,7 +106,8 @@ def validate_data_dir(path: PathLike, sample_rate: Optional[int] = None, check_a
     utt2spk. Audio: exists, decodes (header not corrupt, not truncated), not empty, mono, at
     ``sample_rate`` when given, and aligned with wav.scp (same rate and length); utt2num_samples
     matches the audio. With ``check_audio`` every entry is decoded (pipes run) and checked for
-    NaN/inf; without, plain files are checked from their headers and pipes are not run.
+    NaN/inf; without, plain files are checked from their headers and pipes are not run. Without
+    ``open_audio`` no audio is looked at (tables only, as Kaldi's validate_data_dir.sh).
     """
     path = Path(path)
     if not path.is_dir():
@@ -115,12 +118,14 @@ def validate_data_dir(path: PathLike, sample_rate: Optional[int] = None, check_a
     problems = [p for scan in scans.values() for p in scan.problems]
     problems += table_problems(scans, path)
     infos: Dict[str, Dict[str, AudioInfo]] = {}
-    for name in audio_scp_names(list(scans)):
+    for name in audio_scp_names(list(scans)) if open_audio else []:
         infos[name] = {}
         problems += _audio_problems(scans[name], sample_rate, check_audio, infos[name])
     for name in infos:
         if name != "wav.scp":
             problems += _alignment_problems(scans[name], infos[name], infos["wav.scp"])
+    if not open_audio:
+        return problems
     lengths = _utterance_lengths(scans, infos["wav.scp"], problems)
     if "utt2num_samples" in scans:
         problems += _num_samples_problems(scans["utt2num_samples"], lengths)

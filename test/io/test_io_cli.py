@@ -46,10 +46,32 @@ def test_console_script_and_shell_wrapper(tmp_path):
     wrapper = str(ROOT / "utils" / "validate_data_dir.sh")
     proc = _run([wrapper, "--sample-rate", "16000", str(nan)])
     assert proc.returncode == 1 and f"{nan}/spk1.scp:2: utterance '{TARGET}'" in proc.stdout and "NaN" in proc.stdout
-    proc = _run([wrapper, "--no-audio", "--sample-rate", "16000", str(nan)])  # headers only: NaN is not seen
+    proc = _run([wrapper, "--headers-only", "--sample-rate", "16000", str(nan)])  # headers only: NaN is not seen
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = _run([wrapper, "--bogus", str(nan)])
     assert proc.returncode == 2 and "Usage" in proc.stderr
+
+
+def test_shell_wrapper_usage_and_missing_audio_hint(tmp_path):
+    """Usage: one line per line, each option explained; a missing audio path says --no-audio skips
+    the audio checks, and --no-audio (Kaldi's --no-wav) then checks the tables only."""
+    wrapper = str(ROOT / "utils" / "validate_data_dir.sh")
+    proc = _run([wrapper])
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("Usage: ") and lines[0].endswith("<data-dir>") and len(lines) > 3
+    assert any(line.strip().startswith("--no-audio ") for line in lines)
+    missing = make_bad_data_dir("missing_audio_file", tmp_path / "missing")
+    proc = _run([wrapper, str(missing)])
+    assert proc.returncode == 1 and f"utterance '{TARGET}'" in proc.stdout and "file not found" in proc.stdout
+    assert "1 name an audio file that does not exist" in proc.stderr and "--no-audio checks the tables only" in proc.stderr
+    for flag in ("--no-audio", "--no-wav"):
+        proc = _run([wrapper, flag, str(missing)])
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    bad_table = make_bad_data_dir("missing_audio_file", tmp_path / "bad_table")
+    (bad_table / "utt2spk").write_text("only-one spk\n")
+    proc = _run([wrapper, "--no-audio", str(bad_table)])
+    assert proc.returncode == 1 and "utt2spk" in proc.stdout and "file not found" not in proc.stdout
 
 
 def test_compute_lengths_writes_utt2num_samples(tmp_path, capsys):

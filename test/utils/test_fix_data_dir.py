@@ -87,3 +87,29 @@ def test_missing_dir_or_wav_scp(tmp_path, run_tool):
     d = _make_dir(tmp_path / "data", {"utt2spk": "a s\n"})
     res = run_tool(["fix_data_dir.sh", d], cwd=tmp_path)
     assert res.returncode == 1 and "wav.scp: file not found" in res.stderr
+
+
+def test_extra_files_options_as_espnet_calls_them(tmp_path, run_tool):
+    """``--utt_extra_files "spk1.scp noise1.scp rt60"`` (as ESPnet's enh.sh calls it): accepted; a
+    named file that is not a table already (*.scp, utt2*) is filtered to the kept utterances
+    without limiting them; speaker extras likewise."""
+    d = _make_dir(tmp_path / "data", {
+        "wav.scp": "u2 /a/u2.wav\nu1 /a/u1.wav\nu3 /a/u3.wav\n",
+        "spk1.scp": "u1 /c/u1.wav\nu2 /c/u2.wav\n",               # no u3: u3 goes
+        "noise1.scp": "u1 /n/u1.wav\nu2 /n/u2.wav\nu3 /n/u3.wav\n",
+        "utt2spk": "u1 sA\nu2 sB\nu3 sA\n",
+        "rt60": "u3 0.3\nu1 0.5\n",                              # lacks u2: u2 stays, rt60 is an extra
+        "spk2lang": "sB en\nsA de\nsC fr\n",
+    })
+    res = run_tool(["fix_data_dir.sh", "--utt_extra_files", "spk1.scp noise1.scp rt60 absent.txt",
+                    "--spk_extra_files", "spk2lang", d], cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (d / "wav.scp").read_text() == "u1 /a/u1.wav\nu2 /a/u2.wav\n"
+    assert (d / "noise1.scp").read_text() == "u1 /n/u1.wav\nu2 /n/u2.wav\n"
+    assert (d / "rt60").read_text() == "u1 0.5\n"
+    assert (d / "spk2lang").read_text() == "sA de\nsB en\n"
+    assert (d / ".backup" / "rt60").read_text() == "u3 0.3\nu1 0.5\n"
+    res = run_tool(["fix_data_dir.sh", "--utt-extra-files=rt60", d], cwd=tmp_path)  # the = form
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = run_tool(["fix_data_dir.sh", "--bogus", "x", d], cwd=tmp_path)
+    assert res.returncode == 1 and "unknown option --bogus" in res.stderr

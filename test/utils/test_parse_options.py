@@ -78,4 +78,6 @@ def test_config_file_then_command_line(demo, tmp_path):
     res = demo("--config", str(conf))
     assert res.returncode == 1 and f"{conf} line 1: expected name=value" in res.stderr
     res = demo("--config", str(tmp_path / "absent.conf"))
-    assert res.returncode == 1 and "absent.conf' not found" in res.stderr
+    assert res.returncode == 1 and f"missing config '{tmp_path / 'absent.conf'}'" in res.stderr  # Kaldi's words
+    res = demo("--config", str(tmp_path))  # a directory is no config either
+    assert res.returncode == 1 and "missing config" in res.stderr

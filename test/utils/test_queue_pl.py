@@ -61,7 +61,9 @@ def test_options_map_through_queue_conf(tmp_path, run_tool):
         "-o", "exp/log/q/x.JOB.log", "-t", "1:3", "exp/log/q/x.JOB.sh"]
     for i in range(1, 4):
         log = (tmp_path / f"exp/log/x.{i}.log").read_text()
-        assert log.startswith(f"# echo out {i}\n") and f"\nout {i}\n" in log
+        head = log.splitlines()[:3]  # Kaldi's cluster log layout: host, start, command
+        assert head[0].startswith("# Running on ") and head[1].startswith("# Started at ") and head[2] == f"# echo out {i}"
+        assert f"\nout {i}\n" in log
         assert re.search(r"^# Accounting: time=\d+ threads=2$", log, re.M)
         assert re.search(r"^# Ended \(code 0\) at ", log, re.M)
 
@@ -94,8 +96,14 @@ def test_failed_and_killed_tasks_are_reported(tmp_path, run_tool):
     assert res.returncode == 1
     assert "2 / 4 failed, log is in log/f.*.log" in res.stderr
     assert "JOB=3 (code 1), JOB=4 (no exit code)" in res.stderr
-    assert "first failed log log/f.3.log ends with:\n    | # echo job 3 ; [ 3 -ne 3 ]" in res.stderr
-    assert not (tmp_path / "log/f.4.log").exists()
+    assert "first failed log log/f.3.log ends with:\n    | # Running on " in res.stderr
+    assert "    | # echo job 3 ; [ 3 -ne 3 ]\n" in res.stderr
+    assert re.search(r"^# Ended \(code 1\) at ", (tmp_path / "log/f.3.log").read_text(), re.M)
+    # the killed task never wrote its log: queue.pl writes one that ends with an exit status
+    lost = (tmp_path / "log/f.4.log").read_text().splitlines()
+    assert lost[0] == "# (the task wrote no log)"
+    assert "task 4 ended without an exit status" in lost[1] and lost[1].endswith("counted as failed")
+    assert lost[2].startswith("# Ended (code 1) at ")
 
 
 def test_parallel_job_needs_job_in_log_name(tmp_path, run_tool):

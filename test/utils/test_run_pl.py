@@ -74,6 +74,10 @@ def test_usage_errors(tmp_path, run_tool):
     assert res.returncode == 1 and "does not contain 'JOB'" in res.stderr
     res = run_tool(["run.pl", "JOB=3:1", "log/x.JOB.log", "true"], cwd=tmp_path)
     assert res.returncode == 1 and "start 3 > end 1" in res.stderr
+    for tool in ("run.pl", "queue.pl", "slurm.pl"):  # Kaldi's job ids start at 1
+        res = run_tool([tool, "JOB=0:2", "log/z.JOB.log", "touch", "ran.JOB"], cwd=tmp_path)
+        assert res.returncode == 1 and f"{tool}: bad job range JOB=0:2: job ids start at 1" in res.stderr, res.stderr
+        assert not list(tmp_path.glob("ran.*"))
     res = run_tool(["run.pl", "log/x.log"], cwd=tmp_path)
     assert res.returncode == 1 and res.stderr.startswith("Usage: run.pl")
     assert not (tmp_path / "log").exists()

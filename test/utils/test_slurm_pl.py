@@ -20,7 +20,9 @@ def test_array_job_writes_one_log_per_task(slurm_env, tmp_path, run_tool):
     assert res.returncode == 0, res.stderr
     for i in range(1, 5):
         log = (tmp_path / f"exp/log/echo.{i}.log").read_text()
-        assert log.startswith(f"# echo task {i} of keys.{i}.scp"), log
+        head = log.splitlines()[:3]  # Kaldi's cluster log layout: host, start, command
+        assert head[0].startswith("# Running on ") and head[1].startswith("# Started at "), log
+        assert head[2] == f"# echo task {i} of keys.{i}.scp cpus=$SLURM_CPUS_PER_TASK mem=$SLURM_MEM_PER_NODE array=$SLURM_ARRAY_TASK_ID", log
         assert f"task {i} of keys.{i}.scp cpus=1 mem=100 array={i}\n" in log
         assert re.search(r"^# Accounting: time=\d+ threads=1$", log, re.M)
         assert re.search(r"^# Ended \(code 0\) at ", log, re.M)
@@ -43,6 +45,20 @@ def test_failing_task_fails_the_call_and_names_its_log(slurm_env, tmp_path, run_
     assert "bad input in task 2" in res.stderr  # the real error, shown without opening the log
     assert re.search(r"^# Ended \(code 3\)", (tmp_path / "log/x.2.log").read_text(), re.M)
     assert re.search(r"^# Ended \(code 0\)", (tmp_path / "log/x.3.log").read_text(), re.M)
+
+
+def test_task_killed_with_its_script_gets_an_exit_status_in_its_log(slurm_env, tmp_path, run_tool):
+    """Task 2 kills its own job script (as an out-of-memory kill would): no footer, no status file."""
+    env = dict(slurm_env, MAL_JOBS_SYNC_WAIT="0")
+    res = run_tool(["slurm.pl", "JOB=1:2", "log/k.JOB.log", "echo", "started", "JOB", ";", "[", "JOB", "-eq", "1", "]",
+                    "||", "kill", "-KILL", "$PPID"], cwd=tmp_path, env=env)
+    assert res.returncode == 1
+    assert "JOB=2 (no exit code)" in res.stderr and "ended without an exit status" in res.stderr
+    log = (tmp_path / "log/k.2.log").read_text()
+    assert log.startswith("# Running on ") and "\nstarted 2\n" in log
+    assert re.search(r"^# .*task 2 ended without an exit status \(Slurm state: \w+.*counted as failed\n# Ended \(code 1\) at ",
+                     log, re.M), log
+    assert re.search(r"^# Ended \(code 0\)", (tmp_path / "log/k.1.log").read_text(), re.M)
 
 
 def test_single_job_without_range(slurm_env, tmp_path, run_tool):
