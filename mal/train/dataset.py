@@ -3,7 +3,8 @@
 Training draws one random fixed-length segment per utterance and epoch (the same offset in
 noisy and clean; shorter utterances are zero-padded). The offset depends only on
 ``(seed, epoch, index)``, so a resumed run sees exactly the segments an uninterrupted run sees,
-whatever the number of loader workers. Validation uses full utterances, batched by length.
+whatever the number of loader workers. Validation uses full utterances, each batched only with
+others of the same length.
 Unusable data stops training with an error naming the utterance; nothing is skipped silently.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from mal.io.datadir import DataDir, DataDirError
 from mal.io.lengths import compute_num_samples
+from mal.train.validation import same_length_batches
 
 PathLike = Union[str, os.PathLike]
 
@@ -188,9 +190,10 @@ def valid_loader(
     dataset: UtteranceDataset, batch_size: int, max_seconds: Optional[float], sample_rate: int,
     num_workers: int = 0, rank: int = 0, world_size: int = 1,
 ) -> DataLoader:
-    """Length-bucketed, padded batches; with several processes each takes every world_size-th batch."""
+    """Batches of equal-length utterances (see mal.train.validation); with several processes
+    each takes every world_size-th batch."""
     max_samples = int(max_seconds * sample_rate) if max_seconds else None
-    batches = length_buckets(dataset.lengths, batch_size, max_samples)[rank::world_size]
+    batches = same_length_batches(dataset.lengths, batch_size, max_samples)[rank::world_size]
     return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_padded, num_workers=num_workers)
 
 
