@@ -293,7 +293,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         mkdir -p "${exp}/report_data"; ln -sfn "$(cd "${dir}" && pwd)" "${exp}/report_data/${name}"
     done
     mal-report --results-md RESULTS.md --scores-root "${exp}/scores" --page-dir "${exp}/report" \
-        --data-root "${exp}/report_data" --enhanced-root "${exp}/enhanced" --num-utts "${num_report_utts}" \
+        --data-root "${exp}/report_data" --enhanced-root "${exp}/enhanced" --num-utts "${num_report_utts}" --exp-dir "${exp}" \
         --systems "$(IFS=,; echo "${report_order[*]}")"
     log "wrote RESULTS.md and ${exp}/report/index.html"
 fi

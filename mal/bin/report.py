@@ -1,7 +1,7 @@
 """mal-report: RESULTS.md (ESPnet style) and a static listening page from a scores tree.
 
     mal-report --results-md RESULTS.md --scores-root exp/scores [--page-dir exp/report] \\
-        [--data-root data] [--enhanced-root exp/enhanced] [--num-utts 3]
+        [--data-root data] [--enhanced-root exp/enhanced] [--num-utts 3] [--exp-dir exp/<tag>]
 
 Scores: ``<scores-root>/<test_set>/<system>/<metric>``; audio: ``<data-root>/<test_set>/{wav,spk1}.scp``
 and ``<enhanced-root>/<test_set>/<system>/wav.scp`` (system ``noisy`` is the input).
@@ -30,6 +30,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-root", help="directory of <test_set>/ data dirs (wav.scp = noisy, spk1.scp = clean)")
     parser.add_argument("--enhanced-root", help="directory of <test_set>/<system>/wav.scp enhanced audio")
     parser.add_argument("--num-utts", type=int, default=3, help="utterances per test set on the listening page")
+    parser.add_argument("--exp-dir", help="directory of <system>/log.csv: loss curves of the trained systems on the page")
     parser.add_argument(
         "--systems", default="",
         help="comma-separated display order of systems after 'noisy' (others follow alphabetically)",
@@ -45,7 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         results = collect_results(args.scores_root, order)
         index = None
         if args.page_dir:
-            index = build_page(args.page_dir, results, args.data_root, args.enhanced_root, args.num_utts)
+            index = build_page(args.page_dir, results, args.data_root, args.enhanced_root, args.num_utts, exp_dir=args.exp_dir)
             logging.info("wrote %s", index)
         write_results_md(args.results_md, results, args.scores_root, index)
     except (ScoresError, FileNotFoundError, ValueError) as e:

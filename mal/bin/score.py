@@ -18,7 +18,9 @@ from typing import Dict, List, Optional
 import yaml
 
 from mal.io.scp import read_scp
+from mal.progress import progress
 from mal.score.metrics import ALL_METRICS, DEFAULT_LENGTH_TOLERANCE, needs_reference, parse_metrics, score_tables
+from mal.score.partial import PartialScores
 from mal.score.summary import write_scores, write_summary
 
 DEFAULT_METRICS = ",".join(ALL_METRICS)
@@ -73,16 +75,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         scores: Dict[str, Dict[str, float]] = {}
         failures: Dict[str, Dict[str, str]] = {}
         start = time.time()
-        for key, values, failed in score_tables(
+        partial = PartialScores(args.out_dir)
+        table = score_tables(
             estimates, metrics, references, keys, args.sample_rate, args.length_tolerance,
             est_name=args.est_scp, ref_name=args.ref_scp or "",
-        ):
+        )
+        for key, values, failed in progress(table, total=len(keys if keys is not None else estimates), desc="mal-score"):
+            partial.add(key, values, failed)
             scores[key] = values
             if failed:
                 failures[key] = failed
                 for metric, reason in failed.items():
                     logging.warning("%s %s failed: %s", key, metric, reason)
         write_scores(args.out_dir, metrics, scores, failures)
+        partial.close(remove=True)
     except (ValueError, KeyError, OSError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"mal-score: error: {message}", file=sys.stderr)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Dict, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from mal.enhance.chunked import DEFAULT_NORM_RMS, EnhanceError, enhance_chunked
 from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS, check_streamable, enhance_streaming
@@ -26,6 +24,7 @@ from mal.io.audio import AudioError, audio_info, read_audio, resample, write_wav
 from mal.io.scp import read_scp, write_scp
 from mal.models.abs_model import AbsSEModel
 from mal.models.pretrained import load_model, resolve_device
+from mal.progress import progress
 
 PathLike = Union[str, os.PathLike]
 log = logging.getLogger(__name__)
@@ -176,7 +175,7 @@ def enhance_scp(
     (Path(out_dir) / "wav.scp").unlink(missing_ok=True)
     written: Dict[str, str] = {}
     skipped, audio_seconds, started = 0, 0.0, time.perf_counter()
-    for key in tqdm(keys, desc="enhance", unit="utt", disable=not sys.stderr.isatty()):
+    for key in progress(keys, desc="enhance", logger=log):
         path = output_path(out_dir, key)
         if skip_existing and is_finished_output(path):
             written[key] = str(path)

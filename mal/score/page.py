@@ -5,6 +5,7 @@ Layout of ``page_dir`` (all links relative, so the folder can be copied or serve
     index.html
     audio/<test_set>/<source>/<key>.wav     noisy, every system's enhanced audio, clean
     img/<test_set>/<key>.png                spectrograms side by side
+    img/training/<system>.png               loss curves from <exp_dir>/<system>/log.csv
 
 Audio sources: ``<data_root>/<test_set>/wav.scp`` (noisy) and ``spk1.scp`` (clean), and
 ``<enhanced_root>/<test_set>/<system>/wav.scp``. Missing audio is shown as such, not fatal.
@@ -27,6 +28,7 @@ import numpy as np
 from mal.io.atomic import atomic_open
 from mal.io.audio import read_audio, write_wav
 from mal.io.scp import read_scp
+from mal.score.curves import CurveError, plot_training_curves
 from mal.score.results_md import NOISY, TestSetResults, format_mean, table_rows
 from mal.score.spectrogram import plot_spectrograms
 
@@ -42,6 +44,7 @@ th:first-child, td:first-child { text-align: left; }
 td.failed { color: #a00; }
 section.utt { border-top: 2px solid #ddd; margin-top: 1.5em; }
 img.spec { max-width: 100%; height: auto; }
+img.curve { max-width: 48%; height: auto; margin: 0.3em; }
 audio { width: 16em; }
 """
 
@@ -164,6 +167,26 @@ class _UtteranceRenderer:
         ])
 
 
+def training_section(page_dir: Path, exp_dir: PathLike, results: Sequence[TestSetResults]) -> List[str]:
+    """HTML of a loss-curve PNG per system that has ``exp_dir/<system>/log.csv`` (none: [])."""
+    systems = list(dict.fromkeys(s for t in results for s in t.systems))
+    images = []
+    for system in systems:
+        log_csv = Path(exp_dir) / system / "log.csv"
+        if not log_csv.is_file():
+            continue
+        rel = f"img/training/{safe_name(system)}.png"
+        try:
+            plot_training_curves(log_csv, page_dir / rel, title=system)
+        except CurveError as e:
+            LOG.warning("listening page: %s", e)
+            continue
+        images.append(f'<img class="curve" src="{quote(rel)}" alt="{html.escape(f"training curves of {system}")}">')
+    if not images:
+        return []
+    return ['<h2 id="training">Training curves</h2>', "<p>From each system's log.csv (one point per epoch).</p>", *images]
+
+
 def build_page(
     page_dir: PathLike,
     results: Sequence[TestSetResults],
@@ -171,8 +194,12 @@ def build_page(
     enhanced_root: Optional[PathLike] = None,
     num_utts: int = 3,
     title: str = "mal listening page",
+    exp_dir: Optional[PathLike] = None,
 ) -> Path:
-    """Write ``page_dir/index.html`` with its audio and images; returns the index path."""
+    """Write ``page_dir/index.html`` with its audio and images; returns the index path.
+
+    With ``exp_dir``, systems trained there (``exp_dir/<system>/log.csv``) get loss curves.
+    """
     page_dir = Path(page_dir)
     page_dir.mkdir(parents=True, exist_ok=True)
     generated = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -180,6 +207,8 @@ def build_page(
     body.append("<ul>" + "".join(
         f'<li><a href="#{quote(safe_name(t.name))}">{html.escape(t.name)}</a></li>' for t in results
     ) + "</ul>")
+    if exp_dir:
+        body += training_section(page_dir, exp_dir, results)
     for test_set in results:
         tables = audio_tables(test_set, data_root, enhanced_root)
         renderer = _UtteranceRenderer(page_dir, test_set, tables)
