@@ -17,6 +17,7 @@ die() { log "ERROR: $*" >&2; exit 1; }
 stage=1                 # first stage to run
 stop_stage=100          # last stage to run
 nj=2                    # parallel jobs for validation, enhancement and scoring
+inference_nj=0          # parallel enhancement jobs of stage 5 (0: --nj)
 ngpu=0                  # GPUs for training (0: CPU)
 inference_ngpu=0        # GPUs for enhancement: one per job, at most N jobs at once (0: CPU, one thread per job)
 train_num_threads=0     # torch threads of a CPU training job (0: the machine's cores shared by the jobs running at once)
@@ -44,15 +45,30 @@ self_consistency_passes=3   # stage 7: how many times the output is fed back thr
 self_consistency_systems="warmup mal"  # stage 7: systems to check
 self_consistency_max_utts=0  # stage 7: first N utterances of each test set (0: all)
 pack_system=mal         # stage 8: which system to pack
+train_args=             # more mal-train --override KEY=VALUE for every trained system, e.g. "optim.lr=1e-4 batch.batch_size=16"
+inference_args=         # more mal-enhance options for the trained systems (not peers), e.g. "--chunk-seconds 4 --streaming"
 #</options>
 
-help_message="Usage: $0 [options]
-$(sed -n '/^#<options>/,/^#<\/options>/p' "${BASH_SOURCE[0]}" | grep -v '^#' \
-    | sed -E 's/^([a-z_]+)=("[^"]*"|[^ ]*) *# *(.*)$/  --\1 (default: \2)\t\3/' | tr -d '"')"
+print_help() {  # every option with the value it has now: mal.sh's default, or what run.sh passed
+    echo "Usage: ./run.sh [options]  (or $0 [options])"
+    echo "Defaults below are this recipe's: its run.sh's options, else mal.sh's own (shown where they differ)."
+    local line name given help
+    while IFS= read -r line; do
+        [[ "${line}" =~ ^([a-z_]+)=(\"[^\"]*\"|[^ ]*)\ *#\ *(.*)$ ]] || continue
+        name=${BASH_REMATCH[1]}; given=${BASH_REMATCH[2]//\"/}; help=${BASH_REMATCH[3]}
+        if [ "${!name}" = "${given}" ]; then printf '  --%s (default: "%s")\t%s\n' "${name}" "${!name}" "${help}"
+        else printf '  --%s (default: "%s"; mal.sh: "%s")\t%s\n' "${name}" "${!name}" "${given}" "${help}"; fi
+    done < <(sed -n '/^#<options>/,/^#<\/options>/p' "${BASH_SOURCE[0]}")
+}
+# --help is answered after the options before it are parsed, so it shows run.sh's values.
+show_help=false; opts=()
+for arg in "$@"; do case "${arg}" in --help | -h) show_help=true ;; *) opts+=("${arg}") ;; esac; done
+set -- ${opts[@]+"${opts[@]}"}
 
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
+if ${show_help}; then print_help; exit 0; fi
 
 [ $# -eq 0 ] || die "unexpected arguments: $*  (see --help)"
 [ -n "${tag}" ] || tag=$(basename "${train_config}" .yaml)
@@ -65,6 +81,9 @@ echo >> "${exp}/run.sh"
 
 train_opts=()
 [ "${ngpu}" -gt 0 ] && train_opts+=(--device cuda) || train_opts+=(--device cpu)
+read -ra extra <<< "${train_args}"; [ "${#extra[@]}" -eq 0 ] || train_opts+=(--override "${extra[@]}")
+read -ra inference_opts <<< "${inference_args}"
+[ "${inference_nj}" -gt 0 ] || inference_nj=${nj}
 train_prog=(mal-train)  # several GPUs: one data-parallel process each
 [ "${ngpu}" -gt 1 ] && train_prog=(torchrun --standalone --nproc_per_node "${ngpu}" -m mal.bin.train)
 
@@ -206,7 +225,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
                     model=; system_cmd=(${decode_cmd}); system_args=(--peer "${system}") ;;
                 *)  model="${exp}/${system}/model.pth"
                     [ -f "${model}" ] || die "${system}: no model ${model} (run stages 3-4)"
-                    system_cmd=("${enhance_cmd[@]}"); system_args=(--model "${model}" --device "${enhance_device}") ;;
+                    system_cmd=("${enhance_cmd[@]}"); system_args=(--model "${model}" --device "${enhance_device}" ${inference_opts[@]+"${inference_opts[@]}"}) ;;
             esac
             out="${exp}/enhanced/${name}/${system}"
             logdir="${out}/logdir"
@@ -214,7 +233,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
             if [ -n "${model}" ] && [ -d "${logdir}" ] && [ "${model}" -nt "${logdir}" ]; then
                 log "${system}: ${model} is newer than its enhanced outputs; enhancing ${name} again"; rm -rf "${logdir}"
             fi
-            jobs=$(split_keys "${dir}/wav.scp" "${nj}" "${logdir}")
+            jobs=$(split_keys "${dir}/wav.scp" "${inference_nj}" "${logdir}")
             log "enhance ${name} with ${system} (${jobs} jobs, logs ${logdir}/enhance.*.log)"
             run_jobs "${system_cmd[*]}" "${jobs}" "${logdir}" enhance -- \
                 mal-enhance "${system_args[@]}" --wav-scp "${dir}/wav.scp" \

@@ -10,7 +10,11 @@ from mal.train.average import write_average
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mal-average-checkpoints", description="Average the weights of checkpoints of one model into a new model.pth.")
+    parser = argparse.ArgumentParser(
+        prog="mal-average-checkpoints",
+        description="Average the weights of checkpoints of one model into a new model.pth.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--out", required=True, help="output checkpoint (written atomically)")
     parser.add_argument("checkpoints", nargs="+", help="epoch<N>.pth / model.pth files of the same model")
     return parser

@@ -16,6 +16,7 @@ def get_parser() -> argparse.ArgumentParser:
         prog="mal-compute-lengths",
         description="Write DATA_DIR/utt2num_samples (utterance length in samples) from the audio "
         "headers of wav.scp (cut by segments when present); pipes and ark entries are decoded.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("data_dir", help="data directory holding wav.scp")
     parser.add_argument(

@@ -2,7 +2,7 @@
 
     mal-enhance --model exp/x/model.pth --wav-scp data/test/wav.scp --out-dir DIR \\
         [--key-file keys.scp] [--chunk-seconds 10 --overlap-seconds 1] [--streaming] \\
-        [--device cpu] [--num-threads 1] [--skip-existing]
+        [--device auto] [--num-threads 1] [--skip-existing]
     mal-enhance --model exp/x/model.pth in.wav out.wav
     mal-enhance --peer rnnoise --wav-scp data/test/wav.scp --out-dir DIR [--key-file keys.scp]
 
@@ -20,6 +20,7 @@ from typing import List, Optional
 
 import torch
 
+from mal.bin import add_device_option
 from mal.enhance.chunked import DEFAULT_NORM_RMS
 from mal.enhance.inference import EnhanceOptions, Enhancer, SignalEnhancer, enhance_file, enhance_scp
 from mal.enhance.peers import build_peer, peer_names
@@ -36,7 +37,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "--norm-rms", type=float, default=DEFAULT_NORM_RMS,
         help="scale each file to this RMS before the model and back after; 0 disables",
     )
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    add_device_option(p)
     p.add_argument("--num-threads", type=int, default=1, help="torch CPU threads")
 
 

@@ -10,7 +10,11 @@ from mal.models.pack import pack_model
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mal-pack-model", description="Pack model.pth, config.yaml and RESULTS.md into one verified model.tar.gz.")
+    parser = argparse.ArgumentParser(
+        prog="mal-pack-model",
+        description="Pack model.pth, config.yaml and RESULTS.md into one verified model.tar.gz.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--model", required=True, help="model.pth written by mal-train")
     parser.add_argument("--config", required=True, help="the config.yaml of that run")
     parser.add_argument("--results", default=None, help="RESULTS.md to include (optional)")

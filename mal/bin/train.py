@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import List, Optional
 
+from mal.bin import add_device_option
 from mal.io.audio import AudioError
 from mal.io.datadir import DataDirError
 from mal.io.scp import ScpError
@@ -21,6 +22,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mal-train",
         description="Train a speech-enhancement model (warm-up or Model-as-Loss fine-tuning).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--config", required=True, help="training YAML")
     parser.add_argument("--train-dir", help="training data dir (wav.scp noisy, spk1.scp clean)")
@@ -30,7 +32,7 @@ def get_parser() -> argparse.ArgumentParser:
                         "(the optimiser only with train.init_optimizer: true)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pth when it exists")
     parser.add_argument("--seed", type=int, default=None, help="overrides train.seed")
-    parser.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu or cuda")
+    add_device_option(parser)
     parser.add_argument("--override", nargs="+", action="extend", default=[], metavar="KEY.SUB=VALUE",
                         help="change a config value, e.g. optim.lr=1e-4 train.max_steps=500 criterions.0.weight=2")
     parser.add_argument("--num-threads", type=int, default=0,

@@ -13,6 +13,7 @@ def get_parser() -> argparse.ArgumentParser:
         prog="mal-validate-data-dir",
         description="Check a Kaldi-style data dir (tables, keys, audio). Prints one line per problem "
         "(file:line: key '...': what) and exits 1, or exits 0 when the dir is usable.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("data_dir", help="data directory holding wav.scp (and spk1.scp, utt2spk, ...)")
     parser.add_argument("--sample-rate", type=int, default=None, help="every audio entry must have this rate (Hz)")
