@@ -43,7 +43,26 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sample-rate", type=int, help="resample every signal to this rate first (default: keep)")
     parser.add_argument("--summarize", metavar="DIR", help="only write DIR/summary.yaml from DIR's score files")
+    parser.add_argument(
+        "--allow-missing", action="store_true",
+        help="warn, instead of failing, when the estimate scp lacks keys of the reference (without --key-file)",
+    )
     return parser
+
+
+def check_missing(references: Dict[str, str], estimates: Dict[str, str], args: argparse.Namespace) -> None:
+    """Reference keys without an estimate fail the run (naming them), or only warn with --allow-missing."""
+    unknown = next((key for key in estimates if key not in references), None)
+    if unknown is not None:
+        raise ValueError(f"{args.ref_scp}: key '{unknown}' missing")
+    missing = [key for key in references if key not in estimates]
+    if not missing:
+        return
+    shown = ", ".join(f"'{k}'" for k in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    message = f"{args.est_scp}: {len(missing)} of the {len(references)} keys of {args.ref_scp} missing: {shown}"
+    if not args.allow_missing:
+        raise ValueError(f"{message} (--allow-missing scores the others)")
+    logging.warning("%s; scoring the other %d (--allow-missing)", message, len(references) - len(missing))
 
 
 def _summarize(directory: str) -> int:
@@ -72,6 +91,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         estimates = read_scp(args.est_scp)
         references = read_scp(args.ref_scp) if args.ref_scp and needs_reference(metrics) else None
         keys = list(read_scp(args.key_file)) if args.key_file else None
+        if references is not None and keys is None:
+            check_missing(references, estimates, args)
         scores: Dict[str, Dict[str, float]] = {}
         failures: Dict[str, Dict[str, str]] = {}
         start = time.time()

@@ -20,7 +20,8 @@ import torch
 
 from mal.enhance.chunked import DEFAULT_NORM_RMS, EnhanceError, enhance_chunked
 from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS, check_streamable, enhance_streaming
-from mal.io.audio import AudioError, audio_info, read_audio, resample, write_wav
+from mal.io.audio import AudioError, audio_format, audio_info, read_audio, resample, write_audio, write_wav
+from mal.io.paths import is_same_file
 from mal.io.scp import read_scp, write_scp
 from mal.models.abs_model import AbsSEModel
 from mal.models.pretrained import load_model, resolve_device
@@ -172,6 +173,12 @@ def enhance_scp(
     table = read_scp(wav_scp)
     keys = select_keys(table, key_file, wav_scp)
     lines = {key: lineno for lineno, key in enumerate(table, start=1)}  # read_scp: one entry per line
+    if not keys:
+        raise EnhanceError(f"{key_file or wav_scp}: no utterances to enhance (empty file)")
+    for key in keys:
+        if is_same_file(table[key].strip(), output_path(out_dir, key)):
+            raise EnhanceError(f"{wav_scp}:{lines[key]}: utterance '{key}': its output {output_path(out_dir, key)} "
+                               "is the input file; choose another --out-dir")
     (Path(out_dir) / "wav.scp").unlink(missing_ok=True)
     written: Dict[str, str] = {}
     skipped, audio_seconds, started = 0, 0.0, time.perf_counter()
@@ -196,6 +203,10 @@ def enhance_scp(
 
 
 def enhance_file(enhancer: SignalEnhancer, in_path: PathLike, out_path: PathLike) -> None:
-    """Enhance one audio file into ``out_path`` (same sample rate, 16-bit PCM wav)."""
+    """Enhance one audio file into ``out_path`` at the input's rate, in the format its extension
+    names (.wav, .flac: 16-bit PCM; .ogg: Vorbis). An output that is the input file is refused."""
+    if is_same_file(in_path, out_path):
+        raise EnhanceError(f"{out_path}: the output is the input file {in_path}; choose another output path")
+    audio_format(out_path)  # an unknown extension fails before any work
     wav, rate = enhance_entry(enhancer, str(in_path), Path(in_path).name)
-    write_wav(out_path, wav, rate)
+    write_audio(out_path, wav, rate)

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Tuple, Union
 
 import numpy as np
@@ -206,12 +207,30 @@ def read_audio(
     return np.ascontiguousarray(data, dtype=np.float32), int(rate)
 
 
-def write_wav(path: PathLike, wav: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
-    """Write a wav atomically; float input is clipped to [-1, 1] for integer subtypes."""
+#: Output formats by file extension: (libsndfile format, subtype).
+AUDIO_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
+
+
+def write_wav(path: PathLike, wav: np.ndarray, sample_rate: int, subtype: str = "PCM_16", format: str = "WAV") -> None:
+    """Write audio atomically (a wav unless ``format`` says otherwise); float input is clipped to [-1, 1]."""
     wav = np.asarray(wav, dtype=np.float32)
     if not np.all(np.isfinite(wav)):
         raise AudioError(f"{path}: refusing to write audio with NaN or inf samples")
-    if subtype.startswith("PCM"):
+    if subtype.startswith("PCM") or format != "WAV":
         wav = np.clip(wav, -1.0, 1.0)
     with atomic_path(path) as tmp:
-        sf.write(str(tmp), wav, sample_rate, subtype=subtype, format="WAV")
+        sf.write(str(tmp), wav, sample_rate, subtype=subtype, format=format)
+
+
+def audio_format(path: PathLike) -> Tuple[str, str]:
+    """``(format, subtype)`` that the extension of ``path`` names; AudioError for other extensions."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in AUDIO_FORMATS:
+        raise AudioError(f"{path}: unknown audio extension '{suffix}' (use one of {', '.join(AUDIO_FORMATS)})")
+    return AUDIO_FORMATS[suffix]
+
+
+def write_audio(path: PathLike, wav: np.ndarray, sample_rate: int) -> None:
+    """Write audio in the format its extension names (.wav, .flac, .ogg); other extensions are refused."""
+    container, subtype = audio_format(path)
+    write_wav(path, wav, sample_rate, subtype, container)

@@ -18,6 +18,7 @@ from typing import Dict, Optional, Union
 import yaml
 
 from mal.io.atomic import atomic_path
+from mal.io.paths import PathError, check_file_path, is_same_file
 from mal.models.checkpoint import CheckpointError, first_line, load_checkpoint
 
 PathLike = Union[str, os.PathLike]
@@ -53,22 +54,30 @@ def cache_root() -> Path:
 def pack_model(model: PathLike, config: PathLike, out: PathLike, results: Optional[PathLike] = None) -> Path:
     """Write ``out`` (tar.gz) holding model.pth, config.yaml, RESULTS.md (optional) and the manifest."""
     model, config = Path(model), Path(config)
+    try:
+        check_file_path(out, "--out")
+    except PathError as e:
+        raise PackError(str(e)) from None
     state = load_checkpoint(model)
     if not isinstance(state.get("model"), dict) or "state_dict" not in state["model"]:
         raise PackError(f"{model}: not a model checkpoint (no 'model' record); pack the model.pth that mal-train wrote")
     try:
         with open(config, encoding="utf-8") as f:
-            yaml.safe_load(f)
+            content = yaml.safe_load(f)
     except FileNotFoundError:
         raise PackError(f"{config}: config file not found") from None
     except yaml.YAMLError as e:
         raise PackError(f"{config}: not valid YAML: {e}") from None
+    _check_config_fits(content, state["model"], config, model)
     members: Dict[str, Path] = {MODEL: model, CONFIG: config}
     if results is not None:
         results = Path(results)
         if not results.is_file():
             raise PackError(f"{results}: results file not found")
         members[RESULTS] = results
+    for name, path in members.items():
+        if is_same_file(path, out):
+            raise PackError(f"--out {out}: is the {name} to pack ({path}); choose another archive name")
     manifest = "".join(f"{_sha256_file(path)}  {name}\n" for name, path in members.items()).encode()
     with atomic_path(out) as tmp:
         with tarfile.open(tmp, "w:gz") as tar:
@@ -78,6 +87,20 @@ def pack_model(model: PathLike, config: PathLike, out: PathLike, results: Option
             info.size, info.mode = len(manifest), 0o644
             tar.addfile(info, io.BytesIO(manifest))
     return Path(out)
+
+
+def _check_config_fits(content: object, record: Dict[str, object], config: Path, model: Path) -> None:
+    """The config's ``model`` section must describe the checkpoint's model (name and every conf key it sets)."""
+    section = content.get("model") if isinstance(content, dict) else None
+    if not isinstance(section, dict):
+        raise PackError(f"{config}: no 'model' section; pack the config.yaml that mal-train wrote next to {model}")
+    if section.get("name") != record.get("name"):
+        raise PackError(f"{config}: model.name is '{section.get('name')}' but {model} holds a '{record.get('name')}' model")
+    stored = record.get("conf") or {}
+    for key, value in (section.get("conf") or {}).items():
+        if stored.get(key) != value:
+            raise PackError(f"{config}: model.conf.{key} is {value!r} but {model} was trained with {stored.get(key)!r}; "
+                            "pack the config.yaml of that run")
 
 
 def _read_manifest(tar: tarfile.TarFile, archive: Path) -> Dict[str, str]:
