@@ -15,7 +15,7 @@ from mal.io.audio import AudioError
 from mal.io.datadir import DataDirError
 from mal.io.scp import ScpError
 from mal.models.checkpoint import CheckpointError
-from mal.train.config import ConfigError, dump_config, load_config
+from mal.train.config import ConfigError, dump_config, expand_config, load_config
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -47,7 +47,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         import torch
 
         torch.set_num_threads(args.num_threads)
-    from mal.train.trainer import TrainingError, expand_config, train
+    from mal.train.trainer import TrainingError, train
 
     try:
         overrides = list(args.override) + ([f"train.seed={args.seed}"] if args.seed is not None else [])

@@ -18,6 +18,9 @@ from torch import nn
 from mal.losses.abs_loss import AbsLoss
 from mal.models.abs_model import AbsSEModel
 
+#: The keys of one ``criterions:`` entry.
+CRITERION_KEYS = ("name", "weight", "conf", "tag")
+
 #: name -> "module:Class"; modules are imported on first use.
 LOSS_REGISTRY: Dict[str, str] = {
     "l1": "mal.losses.time:L1Loss",
@@ -53,7 +56,7 @@ class CombinedLoss(nn.Module):
         self.weights: List[float] = []
         losses = []
         for i, spec in enumerate(specs):
-            unknown = set(spec) - {"name", "weight", "conf", "tag"}
+            unknown = set(spec) - set(CRITERION_KEYS)
             if unknown or "name" not in spec:
                 raise ValueError(f"criterions[{i}]: expected keys name/weight/conf/tag, got {sorted(spec)}")
             losses.append(build_loss(spec["name"], **(spec.get("conf") or {})))

@@ -18,11 +18,17 @@ from __future__ import annotations
 
 import copy
 import difflib
+import inspect
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 import yaml
+
+from mal.losses import CRITERION_KEYS, loss_class
+from mal.models import model_class
+from mal.models.pretrained import model_spec
+from mal.train.optim import AMP_DTYPES, OPTIMIZERS, SCHEDULERS
 
 PathLike = Union[str, os.PathLike]
 
@@ -69,9 +75,6 @@ DEFAULTS: Dict[str, Any] = {
     },
 }
 
-OPTIMIZERS = ("adam", "adamw")
-SCHEDULERS = ("constant", "cosine", "plateau")
-AMP_DTYPES = ("bfloat16", "float16")
 #: Sections whose content is passed to a constructor and so not checked here.
 FREE_FORM = {("model", "conf")}
 
@@ -178,10 +181,10 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> None:
     for i, spec in enumerate(crits):
         if not isinstance(spec, dict) or "name" not in spec:
             raise ConfigError(f"{source}: 'criterions[{i}]' must be a mapping with a 'name', got {spec!r}")
-        unknown = set(spec) - {"name", "weight", "conf", "tag"}
+        unknown = set(spec) - set(CRITERION_KEYS)
         if unknown:
             key = sorted(unknown)[0]
-            raise ConfigError(f"{source}: unknown key 'criterions[{i}].{key}'{_suggest(key, ['name', 'weight', 'conf', 'tag'])}")
+            raise ConfigError(f"{source}: unknown key 'criterions[{i}].{key}'{_suggest(key, CRITERION_KEYS)}")
         if not isinstance(spec.get("conf") or {}, dict):
             raise ConfigError(f"{source}: 'criterions[{i}].conf' must be a mapping")
     if str(config["optim"]["name"]).lower() not in OPTIMIZERS:
@@ -241,8 +244,6 @@ def load_config(path: PathLike, overrides: Iterable[str] = (), model_from: Optio
     if given is not None and not isinstance(given, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level, got {type(given).__name__}")
     if model_from is not None and "model" not in (given or {}):
-        from mal.models.pretrained import model_spec
-
         given = dict(given or {}, model=model_spec(model_from))
     return build_config(given, overrides, source=str(path))
 
@@ -272,3 +273,39 @@ def config_differences(old: Dict[str, Any], new: Dict[str, Any], prefix: str = "
         elif _plain(a) != _plain(b):
             diffs.append(path)
     return diffs
+
+
+def _plain_default(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain_default(v) for v in value)
+    return False
+
+
+def constructor_conf(cls: type, given: Dict[str, Any]) -> Dict[str, Any]:
+    """``given`` completed with the constructor's plain defaults (what the run really used)."""
+    conf: Dict[str, Any] = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if name in given:
+            conf[name] = given[name]
+        elif param.default is not param.empty and _plain_default(param.default):
+            conf[name] = list(param.default) if isinstance(param.default, tuple) else param.default
+    conf.update({k: v for k, v in given.items() if k not in conf})
+    return conf
+
+
+def expand_config(config: Dict[str, Any]) -> Dict[str, Any]:
+    """The config with model and criterion confs completed by their defaults (so config.yaml
+    records e.g. the MAL variant and layers even when the YAML left them out)."""
+    config = copy.deepcopy(config)
+    try:
+        config["model"]["conf"] = constructor_conf(model_class(config["model"]["name"]), config["model"].get("conf") or {})
+        for spec in config["criterions"]:
+            spec["conf"] = constructor_conf(loss_class(spec["name"]), spec.get("conf") or {})
+            spec.setdefault("weight", 1.0)
+    except KeyError as e:
+        raise ConfigError(str(e.args[0]) if e.args else str(e)) from None
+    return config

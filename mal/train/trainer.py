@@ -12,34 +12,30 @@ weights as an uninterrupted one.
 """
 from __future__ import annotations
 
-import copy
-import csv
-import inspect
 import logging
-import math
-import os
-import random
 import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Union
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from mal.io.atomic import atomic_open
-from mal.losses import CombinedLoss, loss_class
+from mal.losses import CombinedLoss
 from mal.losses.time import si_sdr
-from mal.models import AbsSEModel, build_model, model_class
+from mal.models import AbsSEModel, build_model
 from mal.models.checkpoint import CheckpointError, load_checkpoint, model_record, save_checkpoint
 from mal.models.pretrained import load_model
 from mal.train import distributed as dist_utils
 from mal.train.average import average_state_dicts
-from mal.train.config import ConfigError, config_differences, dump_config
+from mal.train.config import ConfigError, config_differences, dump_config, expand_config
 from mal.train.dataset import SegmentDataset, UtteranceDataset, cycle_epoch_batches, train_loader, valid_loader
+from mal.train.expdir import ExpDir, metric_mode, update_best, write_log_csv
+from mal.train.optim import AMP_DTYPES, LRSchedule, build_optimizer
+from mal.train.rng import capture_rng, deterministic, restore_rng, seed_everything
 
 logger = logging.getLogger("mal.train")
 
@@ -49,105 +45,8 @@ class TrainingError(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------------------
-# Effective configuration
+# Numerics
 # ---------------------------------------------------------------------------------------------
-
-def _plain_default(value: Any) -> bool:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_plain_default(v) for v in value)
-    return False
-
-
-def constructor_conf(cls: type, given: Dict[str, Any]) -> Dict[str, Any]:
-    """``given`` completed with the constructor's plain defaults (what the run really used)."""
-    conf: Dict[str, Any] = {}
-    for name, param in inspect.signature(cls.__init__).parameters.items():
-        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        if name in given:
-            conf[name] = given[name]
-        elif param.default is not param.empty and _plain_default(param.default):
-            conf[name] = list(param.default) if isinstance(param.default, tuple) else param.default
-    conf.update({k: v for k, v in given.items() if k not in conf})
-    return conf
-
-
-def expand_config(config: Dict[str, Any]) -> Dict[str, Any]:
-    """The config with model and criterion confs completed by their defaults (so config.yaml
-    records e.g. the MAL variant and layers even when the YAML left them out)."""
-    config = copy.deepcopy(config)
-    try:
-        config["model"]["conf"] = constructor_conf(model_class(config["model"]["name"]), config["model"].get("conf") or {})
-        for spec in config["criterions"]:
-            spec["conf"] = constructor_conf(loss_class(spec["name"]), spec.get("conf") or {})
-            spec.setdefault("weight", 1.0)
-    except KeyError as e:
-        raise ConfigError(str(e.args[0]) if e.args else str(e)) from None
-    return config
-
-
-# ---------------------------------------------------------------------------------------------
-# Optimiser, learning-rate schedule, numerics
-# ---------------------------------------------------------------------------------------------
-
-def build_optimizer(params: List[nn.Parameter], conf: Dict[str, Any]) -> torch.optim.Optimizer:
-    name = str(conf["name"]).lower()
-    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
-    return cls(params, lr=float(conf["lr"]), betas=tuple(conf["betas"]), eps=float(conf["eps"]), weight_decay=float(conf["weight_decay"]))
-
-
-class LRSchedule:
-    """Linear warm-up times constant, cosine (to ``min_lr`` at ``total_steps``) or plateau decay.
-
-    ``lr_at(step)`` is set before every optimiser step; ``epoch_end(metric)`` drives plateau.
-    """
-
-    def __init__(self, conf: Dict[str, Any], base_lr: float, total_steps: Optional[int], mode: str = "min"):
-        self.name = conf["name"]
-        self.base_lr = float(base_lr)
-        self.warmup = int(conf["warmup_steps"])
-        self.min_lr = float(conf["min_lr"])
-        self.factor, self.patience, self.threshold = float(conf["factor"]), int(conf["patience"]), float(conf["threshold"])
-        self.total_steps = total_steps
-        self.mode = mode
-        self.scale, self.best, self.bad_epochs = 1.0, None, 0
-        if self.name == "cosine" and not total_steps:
-            raise ConfigError("scheduler.name=cosine needs a known number of steps (train.max_steps or max_epochs with a finite epoch)")
-
-    def lr_at(self, step: int) -> float:
-        warm = min(1.0, (step + 1) / self.warmup) if self.warmup > 0 else 1.0
-        if self.name == "cosine":
-            progress = min(1.0, max(0.0, (step - self.warmup) / max(1, self.total_steps - self.warmup)))
-            lr = self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
-        elif self.name == "plateau":
-            lr = max(self.base_lr * self.scale, self.min_lr)
-        else:
-            lr = self.base_lr
-        return lr * warm
-
-    def epoch_end(self, metric: float) -> None:
-        if self.name != "plateau" or not math.isfinite(metric):
-            return
-        better = self.best is None or (
-            metric < self.best - abs(self.best) * self.threshold if self.mode == "min" else metric > self.best + abs(self.best) * self.threshold
-        )
-        if better:
-            self.best, self.bad_epochs = metric, 0
-        else:
-            self.bad_epochs += 1
-            if self.bad_epochs > self.patience:
-                self.scale *= self.factor
-                self.bad_epochs = 0
-                logger.info("plateau: no improvement for %d epochs; LR scale now %.4g", self.patience + 1, self.scale)
-
-    def state_dict(self) -> Dict[str, Any]:
-        return {"scale": self.scale, "best": self.best, "bad_epochs": self.bad_epochs}
-
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.scale, self.best, self.bad_epochs = float(state["scale"]), state["best"], int(state["bad_epochs"])
-
 
 class NonFiniteGuard:
     """Counts skipped steps; raises after ``tolerance`` consecutive non-finite losses/gradients."""
@@ -176,106 +75,6 @@ class NonFiniteGuard:
 
     def load_state_dict(self, state: Dict[str, int]) -> None:
         self.consecutive, self.total = int(state["consecutive"]), int(state["total"])
-
-
-# ---------------------------------------------------------------------------------------------
-# RNG state (stored as tensors and plain types so weights_only=True loads it)
-# ---------------------------------------------------------------------------------------------
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def capture_rng() -> Dict[str, Any]:
-    py_version, py_state, py_gauss = random.getstate()
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    return {
-        "python": {"version": py_version, "state": list(py_state), "gauss": py_gauss},
-        "numpy": {"name": np_name, "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
-                  "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
-        "torch": torch.get_rng_state(),
-        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
-    }
-
-
-def restore_rng(state: Dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
-    npy = state["numpy"]
-    np.random.set_state((npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ---------------------------------------------------------------------------------------------
-# The kept-best list and the files of an experiment directory
-# ---------------------------------------------------------------------------------------------
-
-def metric_mode(name: str) -> str:
-    """SI-SDR-like metrics are maximised, losses minimised."""
-    return "max" if name.endswith("sisdr") or name.endswith("sisdri") else "min"
-
-
-def update_best(best: List[List[float]], epoch: int, value: float, keep: int, mode: str) -> Tuple[List[List[float]], bool]:
-    """Insert ``[epoch, value]``, keep the ``keep`` best (ties: earlier epoch); -> (new list, kept?)."""
-    worst = math.inf if mode == "min" else -math.inf
-    score = value if math.isfinite(value) else worst
-
-    def key(item: List[float]) -> Tuple[float, float]:
-        v = item[1] if math.isfinite(item[1]) else worst
-        return (v if mode == "min" else -v, item[0])
-
-    new = sorted([b for b in best if int(b[0]) != epoch] + [[epoch, score]], key=key)[:keep]
-    return new, any(int(b[0]) == epoch for b in new)
-
-
-class ExpDir:
-    """Names of the files ``mal-train`` writes in its output directory."""
-
-    def __init__(self, path: Union[str, Path]):
-        self.path = Path(path)
-        self.checkpoint = self.path / "checkpoint.pth"
-        self.model = self.path / "model.pth"
-        self.config = self.path / "config.yaml"
-        self.log_csv = self.path / "log.csv"
-        self.train_log = self.path / "train.log"
-
-    def epoch(self, n: int) -> Path:
-        return self.path / f"epoch{n}.pth"
-
-    def epoch_files(self) -> Dict[int, Path]:
-        found = {}
-        for p in self.path.glob("epoch*.pth"):
-            digits = p.stem[len("epoch"):]
-            if digits.isdigit():
-                found[int(digits)] = p
-        return found
-
-    def remove_stale(self, keep_epochs: Iterable[int]) -> None:
-        """Delete epoch files outside the best list and temporary files left by a killed run."""
-        keep = {int(e) for e in keep_epochs}
-        for n, p in self.epoch_files().items():
-            if n not in keep:
-                p.unlink(missing_ok=True)
-        names = ("checkpoint.pth", "model.pth", "config.yaml", "log.csv", "epoch")
-        for p in self.path.glob(".*.tmp*"):
-            if p.name[1:].startswith(names):
-                p.unlink(missing_ok=True)
-
-
-def write_log_csv(path: Path, history: List[Dict[str, Any]]) -> None:
-    """One row per epoch; columns are the union of all rows' keys, in first-seen order."""
-    columns: List[str] = []
-    for row in history:
-        columns += [k for k in row if k not in columns]
-    with atomic_open(path, "w") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,11 +203,14 @@ class Trainer:
         self.optimizer = build_optimizer(self.params, self.config["optim"])
         total = self.tc["max_steps"] or self.tc["max_epochs"] * self.steps_per_epoch
         self.mode = metric_mode(self.tc["best_metric"])
-        self.schedule = LRSchedule(self.config["scheduler"], self.config["optim"]["lr"], total, self.mode)
+        try:
+            self.schedule = LRSchedule(self.config["scheduler"], self.config["optim"]["lr"], total, self.mode)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         self.guard = NonFiniteGuard(self.tc["nan_tolerance"])
         cuda = self.ctx.device.type == "cuda"
         self.amp = bool(self.tc["amp"] and cuda)
-        self.amp_dtype = torch.float16 if self.tc["amp_dtype"] == "float16" else torch.bfloat16
+        self.amp_dtype = AMP_DTYPES[self.tc["amp_dtype"]]
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         if self.tc["amp"] and not cuda:
             logger.info("train.amp ignored: mixed precision is used on CUDA only")
@@ -615,17 +417,14 @@ class Trainer:
         self.ctx = dist_utils.init_distributed(self.device_name)
         self._setup_logging()
         try:
-            return self._run()
+            with deterministic(self.tc["deterministic"]):  # restored when the run ends
+                return self._run()
         finally:
             self._teardown_logging()
             dist_utils.shutdown(self.ctx)
 
     def _run(self) -> Path:
         seed_everything(self.tc["seed"])
-        if self.tc["deterministic"]:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
-            torch.use_deterministic_algorithms(True)
-            torch.backends.cudnn.benchmark = False
         logger.info("mal-train: out-dir %s, device %s, %d process(es)", self.exp.path, self.ctx.device, self.ctx.world_size)
         self._build_data()
         self._build_model_and_criterion()

@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 
+import mal.train.expdir as expdir_module
 import mal.train.trainer as trainer_module
 from mal.bin.train import main as train_main
 from mal.models.checkpoint import load_checkpoint
@@ -93,7 +94,7 @@ def test_sigkill_at_every_kind_of_moment_then_resume_equals_uninterrupted(tmp_pa
     assert run(lambda: kill_in_torch_save(".checkpoint.pth.")) == KILLED, at("checkpoint")
     assert final_files_intact(exp) == 1 and (exp / "epoch2.pth").exists()
     # 5. half-way through writing log.csv after epoch 2 (the first write of a resumed run restores it)
-    assert run(lambda: kill_in_atomic_open(trainer_module, "log.csv", nth=2)) == KILLED, at("log.csv")
+    assert run(lambda: kill_in_atomic_open(expdir_module, "log.csv", nth=2)) == KILLED, at("log.csv")
     assert final_files_intact(exp) == 2 and len(log_rows(exp)) == 1
     # 6. half-way through writing model.pth, after the last epoch
     assert run(lambda: kill_in_torch_save(".model.pth.")) == KILLED, at("model.pth")

@@ -13,7 +13,9 @@ from mal.bin.train import main
 from mal.models.checkpoint import load_checkpoint
 from mal.models.pretrained import load_model
 from mal.train.config import build_config
-from mal.train.trainer import LRSchedule, Trainer, update_best
+from mal.train.expdir import update_best
+from mal.train.optim import LRSchedule
+from mal.train.trainer import Trainer
 from train_data import tiny_config, write_config
 
 
