@@ -9,14 +9,14 @@ criterions:
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
 
 from mal.losses.abs_loss import AbsLoss
 from mal.models.abs_model import AbsSEModel
+from mal.registry import Registry
 
 #: The keys of one ``criterions:`` entry.
 CRITERION_KEYS = ("name", "weight", "conf", "tag")
@@ -29,20 +29,11 @@ LOSS_REGISTRY: Dict[str, str] = {
     "mal": "mal.losses.mal:ModelAsLoss",
     "deep_feature": "mal.losses.deep_feature:DeepFeatureLoss",
 }
-
-
-def loss_class(name: str) -> Type[AbsLoss]:
-    if name not in LOSS_REGISTRY:
-        raise KeyError(f"unknown criterion '{name}'; choose one of: {', '.join(sorted(LOSS_REGISTRY))}")
-    module, cls = LOSS_REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), cls)
-
-
-def build_loss(name: str, **conf: Any) -> AbsLoss:
-    try:
-        return loss_class(name)(**conf)
-    except TypeError as e:
-        raise TypeError(f"criterion '{name}': bad configuration {conf}: {e}") from None
+LOSSES: Registry[AbsLoss] = Registry("criterion", AbsLoss, LOSS_REGISTRY)
+#: The registered criterion class of a name (KeyError naming the choices).
+loss_class = LOSSES.get
+#: Instantiate a registered criterion; unknown constructor keys fail with its name.
+build_loss = LOSSES.build
 
 
 class CombinedLoss(nn.Module):

@@ -1,10 +1,10 @@
 """Enhancement models, chosen by name from YAML (``model: {name: ..., conf: {...}}``)."""
 from __future__ import annotations
 
-import importlib
-from typing import Any, Dict, Type
+from typing import Dict
 
 from mal.models.abs_model import AbsSEModel
+from mal.registry import Registry
 
 #: name -> "module:Class"; modules are imported on first use.
 MODEL_REGISTRY: Dict[str, str] = {
@@ -12,22 +12,11 @@ MODEL_REGISTRY: Dict[str, str] = {
     "tfmask": "mal.models.tfmask:TFMaskNet",
     "tiny": "mal.models.tiny:TinyConvAE",
 }
+MODELS: Registry[AbsSEModel] = Registry("model", AbsSEModel, MODEL_REGISTRY)
+#: The registered model class of a name (KeyError naming the choices).
+model_class = MODELS.get
+#: Instantiate a registered model; unknown constructor keys fail with the model's name.
+build_model = MODELS.build
 
 
-def model_class(name: str) -> Type[AbsSEModel]:
-    if name not in MODEL_REGISTRY:
-        raise KeyError(f"unknown model '{name}'; choose one of: {', '.join(sorted(MODEL_REGISTRY))}")
-    module, cls = MODEL_REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), cls)
-
-
-def build_model(name: str, **conf: Any) -> AbsSEModel:
-    """Instantiate a registered model; unknown constructor keys fail with the model's name."""
-    cls = model_class(name)
-    try:
-        return cls(**conf)
-    except TypeError as e:
-        raise TypeError(f"model '{name}': bad configuration {conf}: {e}") from None
-
-
-__all__ = ["AbsSEModel", "MODEL_REGISTRY", "build_model", "model_class"]
+__all__ = ["AbsSEModel", "MODELS", "MODEL_REGISTRY", "build_model", "model_class"]
