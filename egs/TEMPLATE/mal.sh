@@ -9,8 +9,17 @@
 # Hyperparameters live in the YAML configs only; this script handles paths and stage control.
 set -euo pipefail
 
-log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (mal.sh:${BASH_LINENO[0]}) $*"; }
-die() { log "ERROR: $*" >&2; exit 1; }
+log_at() {  # log_at DEPTH MESSAGE: a log line naming the line DEPTH calls up (and its caller inside a function)
+    local depth=$1 where="mal.sh:${BASH_LINENO[$1]}"; shift
+    [ "${FUNCNAME[$((depth + 1))]:-main}" = main ] || where+=" in ${FUNCNAME[$((depth + 1))]}, called at mal.sh:${BASH_LINENO[$((depth + 1))]}"
+    echo "$(date '+%Y-%m-%dT%H:%M:%S') (${where}) $*"
+}
+log() { log_at 1 "$@"; }
+die() { log_at 1 "ERROR: $*" >&2; exit 1; }
+# A command that fails outside die (set -e ends the script) names its own line too.
+trap 'log_at 0 "ERROR: exit code $? from: ${BASH_COMMAND}" >&2' ERR
+# The command line of this run, quoted, for the replay file exp/<tag>/run.sh (parse_options.sh consumes it).
+run_command=$(printf '%q' "$0"; printf ' %q' "$@")
 
 # --- options: each line "name=default  # help" becomes a --name flag and a line of --help ---
 #<options>
@@ -71,13 +80,20 @@ set -- ${opts[@]+"${opts[@]}"}
 if ${show_help}; then print_help; exit 0; fi
 
 [ $# -eq 0 ] || die "unexpected arguments: $*  (see --help)"
+last_stage=8
+while IFS= read -r line; do  # an option whose default is a whole number takes only whole numbers
+    [[ "${line}" =~ ^([a-z_]+)=[0-9]+\  ]] || continue
+    name=${BASH_REMATCH[1]}
+    [[ "${!name}" =~ ^[0-9]+$ ]] || die "--${name} takes a whole number, got '${!name}'"
+done < <(sed -n '/^#<options>/,/^#<\/options>/p' "${BASH_SOURCE[0]}")
+[ "${stage}" -ge 1 ] && [ "${stage}" -le "${last_stage}" ] || die "--stage ${stage}: no such stage (the stages are 1-${last_stage})"
+[ "${stop_stage}" -ge "${stage}" ] || die "--stop_stage ${stop_stage} is before --stage ${stage}: no stage would run"
 [ -n "${tag}" ] || tag=$(basename "${train_config}" .yaml)
 exp="${expdir}/${tag}"
 mkdir -p "${exp}/log"
-# The exact command, to re-run or resume this experiment (as ESPnet does).
-printf '# %s\ncd %q\n%q' "$(date)" "$(pwd)" "$0" > "${exp}/run.sh"
-printf ' %q' "$@" >> "${exp}/run.sh"
-echo >> "${exp}/run.sh"
+# The exact command, to re-run or resume this experiment (as ESPnet does); only runs that run a stage write it.
+printf '#!/usr/bin/env bash\n# %s\ncd %q || exit 1\n%s\n' "$(date)" "$(pwd)" "${run_command}" > "${exp}/run.sh.tmp"
+chmod +x "${exp}/run.sh.tmp"; mv "${exp}/run.sh.tmp" "${exp}/run.sh"
 
 train_opts=()
 [ "${ngpu}" -gt 0 ] && train_opts+=(--device cuda) || train_opts+=(--device cpu)
