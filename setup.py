@@ -49,6 +49,8 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["mal", "mal.*"]),
+    # shipped models (mal/models/shipped.py)
+    package_data={"mal": ["pretrained/*.tar.gz"]},
     # torch 2.13.0 (the default of tools/) needs Python 3.10 or newer.
     python_requires=">=3.10",
     install_requires=CORE,

@@ -3,10 +3,15 @@
     mal-enhance --model exp/x/model.pth --wav-scp data/test/wav.scp --out-dir DIR \\
         [--key-file keys.scp] [--chunk-seconds 10 --overlap-seconds 1] [--streaming] \\
         [--device auto] [--num-threads 1] [--skip-existing]
-    mal-enhance --model exp/x/model.pth in.wav out.wav
+    mal-enhance --model exp/x/model.pth in.wav out.flac
+    mal-enhance --model exp/x/model.pth noisy_dir/ clean_dir/          # a folder, mirrored
+    mal-enhance --model exp/x/model.pth 'noisy/**/*.wav' clean_dir/     # a glob (quoted)
+    mal-enhance --channels each stereo.wav out.wav                     # the shipped default model
     mal-enhance --peer rnnoise --wav-scp data/test/wav.scp --out-dir DIR [--key-file keys.scp]
 
 Output keeps the input's sample rate (other rates are resampled to the model's and back).
+``--model`` takes a model.pth, a packed archive or a shipped model's name; without it (and
+without ``--peer``) the shipped default model runs. Multichannel files need ``--channels``.
 ``--peer NAME`` runs an external enhancer instead of a mal model (mal.enhance.peers: rnnoise,
 noisereduce, noisereduce_stationary, nsnet2) with the same outputs; the model options
 (chunks, streaming, --norm-rms, --device) do not apply to peers.
@@ -22,9 +27,11 @@ import torch
 
 from mal.bin import add_device_option
 from mal.enhance.chunked import DEFAULT_NORM_RMS
-from mal.enhance.inference import EnhanceOptions, Enhancer, SignalEnhancer, enhance_file, enhance_scp
+from mal.enhance.files import CHANNEL_MODES, enhance_paths
+from mal.enhance.inference import EnhanceOptions, Enhancer, SignalEnhancer, enhance_scp
 from mal.enhance.peers import build_peer, peer_names
 from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS
+from mal.models.shipped import resolve_model
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -57,14 +64,17 @@ def get_parser() -> argparse.ArgumentParser:
         description="Enhance speech with a trained mal model (a .pth or a packed archive).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("files", nargs="*", metavar="IN OUT", help="one-file mode: input and output audio paths")
-    system = p.add_mutually_exclusive_group(required=True)
-    system.add_argument("--model", help="model.pth or packed model archive")
+    p.add_argument("files", nargs="*", metavar="IN OUT",
+                   help="an audio file, a folder or a quoted glob, and the output file or folder (format from its extension)")
+    system = p.add_mutually_exclusive_group()
+    system.add_argument("--model", help="model.pth, packed model archive or a shipped model's name (none: the shipped default model)")
     system.add_argument("--peer", choices=peer_names(), help="an external enhancer instead of a model")
     p.add_argument("--wav-scp", help="Kaldi wav.scp to enhance (data-dir mode)")
     p.add_argument("--out-dir", help="writes OUT_DIR/wav/<key>.wav and OUT_DIR/wav.scp")
     p.add_argument("--key-file", help="only these keys (first field of each line, e.g. a split wav.scp)")
     p.add_argument("--skip-existing", action="store_true", help="keep outputs already in OUT_DIR/wav")
+    p.add_argument("--channels", choices=CHANNEL_MODES,
+                   help="multichannel files (IN OUT mode): downmix to mono, or enhance each channel")
     add_model_options(p)
     return p
 
@@ -76,6 +86,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("give --wav-scp and --out-dir, or exactly two paths: IN OUT")
     if args.wav_scp is not None and (args.files or args.out_dir is None):
         parser.error("--wav-scp needs --out-dir and no positional paths")
+    if args.wav_scp is not None and args.channels is not None:
+        parser.error("--channels applies to IN OUT mode (files, folders, globs), not to --wav-scp")
     if args.peer is not None and args.streaming:
         parser.error("--streaming applies to mal models only, not to --peer")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mal-enhance: %(message)s", stream=sys.stderr)
@@ -85,11 +97,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.peer is not None:
             enhancer = build_peer(args.peer, args.num_threads)
         else:
-            enhancer = Enhancer.from_checkpoint(args.model, options_from_args(args), args.device)
+            enhancer = Enhancer.from_checkpoint(resolve_model(args.model), options_from_args(args), args.device)
         if args.wav_scp is not None:
             enhance_scp(enhancer, args.wav_scp, args.out_dir, args.key_file, args.skip_existing)
         else:
-            enhance_file(enhancer, args.files[0], args.files[1])
+            enhance_paths(enhancer, args.files[0], args.files[1], args.channels)
     except (ValueError, OSError, KeyError) as e:
         print(f"mal-enhance: error: {e}", file=sys.stderr)
         return 1

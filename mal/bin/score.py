@@ -83,6 +83,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _summarize(args.summarize)
     if not args.est_scp or not args.out_dir:
         parser.error("--est-scp and --out-dir are required (or --summarize DIR)")
+    partial = PartialScores(args.out_dir)
     try:
         metrics = parse_metrics(args.metrics)
         if needs_reference(metrics) and not args.ref_scp:
@@ -96,7 +97,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         scores: Dict[str, Dict[str, float]] = {}
         failures: Dict[str, Dict[str, str]] = {}
         start = time.time()
-        partial = PartialScores(args.out_dir)
+        logging.info("scores so far: %s", partial.path)
         table = score_tables(
             estimates, metrics, references, keys, args.sample_rate, args.length_tolerance,
             est_name=args.est_scp, ref_name=args.ref_scp or "",
@@ -111,6 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         write_scores(args.out_dir, metrics, scores, failures)
         partial.close(remove=True)
     except (ValueError, KeyError, OSError) as e:
+        partial.close(remove=True)
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"mal-score: error: {message}", file=sys.stderr)
         return 1

@@ -1,0 +1,78 @@
+"""Models that ship inside the mal package: a name -> packed archive (+ its sha256) registry.
+
+Shipping one is a file under ``mal/pretrained/`` (a ``mal-pack-model`` archive, listed in
+setup.py's package data) and one line in ``SHIPPED_MODELS``; ``DEFAULT_MODEL`` names the one
+``mal.load()`` and ``mal-enhance`` use when no model is given. The archive's sha256 is checked
+before it is used, so a damaged or replaced file is refused.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+from mal.models.pack import _sha256_file as sha256_of
+
+PathLike = Union[str, os.PathLike]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A packed model inside the package: ``file`` relative to the ``mal`` package directory."""
+
+    file: str
+    sha256: str
+    description: str
+
+
+#: name -> shipped model, e.g.
+#: "mini_offline_mal": ShippedModel("pretrained/mini_offline_mal.tar.gz", "<sha256>", "TFMaskNet, egs/mini_offline, MAL"),
+SHIPPED_MODELS: Dict[str, ShippedModel] = {}
+#: The model used when none is named (a key of SHIPPED_MODELS), or None while none ships.
+DEFAULT_MODEL: Optional[str] = None
+
+
+class ShippedModelError(ValueError):
+    """No such shipped model, none shipped, or a shipped file that fails its check."""
+
+
+def shipped_names() -> str:
+    return ", ".join(sorted(SHIPPED_MODELS)) or "none yet"
+
+
+def shipped_model_path(name: Optional[str] = None) -> Path:
+    """The verified archive of shipped model ``name`` (None: the default model)."""
+    if name is None:
+        if DEFAULT_MODEL is None:
+            raise ShippedModelError(
+                "no model ships with this mal yet: give a model (a model.pth, or a packed archive from a recipe's "
+                "stage 8, e.g. egs/mini_offline/exp/warmup/packed/mal.tar.gz)"
+            )
+        name = DEFAULT_MODEL
+    if name not in SHIPPED_MODELS:
+        raise ShippedModelError(f"'{name}' is not a file and not a shipped model (shipped: {shipped_names()})")
+    entry = SHIPPED_MODELS[name]
+    path = PACKAGE_DIR / entry.file
+    if not path.is_file():
+        raise ShippedModelError(f"shipped model '{name}': {path} is missing from this installation")
+    digest = sha256_of(path)
+    if digest != entry.sha256:
+        raise ShippedModelError(f"shipped model '{name}': {path} has sha256 {digest}, expected {entry.sha256}; reinstall mal")
+    return path
+
+
+def resolve_model(name_or_path: Optional[PathLike] = None) -> Path:
+    """A model file to load: an existing path as given, else a shipped model's archive by name.
+
+    ``None`` is the default shipped model. Errors name what was asked for and what ships.
+    """
+    if name_or_path is None:
+        return shipped_model_path(None)
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    if str(name_or_path) in SHIPPED_MODELS:
+        return shipped_model_path(str(name_or_path))
+    raise ShippedModelError(f"{name_or_path}: no such file, and not a shipped model (shipped: {shipped_names()})")
