@@ -13,6 +13,7 @@ from typing import List, Optional
 from mal.bin import add_device_option
 from mal.io.audio import AudioError
 from mal.io.datadir import DataDirError
+from mal.io.paths import PathError, check_dir_path
 from mal.io.scp import ScpError
 from mal.models.checkpoint import CheckpointError
 from mal.train.config import ConfigError, dump_config, expand_config, load_config
@@ -38,6 +39,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-threads", type=int, default=0,
                         help="torch intra-op threads for CPU work (0: torch's default, from OMP_NUM_THREADS)")
     parser.add_argument("--print-config", action="store_true", help="print the effective config as YAML and exit")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also log to OUT_DIR/tensorboard/ (needs the tensorboard extra: pip install 'mal[tensorboard]')")
     return parser
 
 
@@ -47,6 +50,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         import torch
 
         torch.set_num_threads(args.num_threads)
+    from mal.train.tensorboard import TensorBoardUnavailable
     from mal.train.trainer import TrainingError, train
 
     try:
@@ -58,10 +62,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         missing = [flag for flag, value in (("--train-dir", args.train_dir), ("--valid-dir", args.valid_dir), ("--out-dir", args.out_dir)) if not value]
         if missing:
             get_parser().error(f"the following arguments are required: {', '.join(missing)}")
-        path = train(config, args.train_dir, args.valid_dir, args.out_dir, init=args.init, resume=args.resume, device=args.device)
-    except (ConfigError, DataDirError, AudioError, ScpError, CheckpointError, TrainingError) as e:
+        check_dir_path(args.out_dir, "--out-dir")
+        path = train(config, args.train_dir, args.valid_dir, args.out_dir, init=args.init, resume=args.resume, device=args.device,
+                     tensorboard=args.tensorboard)
+    except (ConfigError, DataDirError, AudioError, ScpError, CheckpointError, TrainingError, TensorBoardUnavailable, PathError) as e:
         print(f"mal-train: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("mal-train: interrupted; resume with --resume (it continues from the last finished epoch "
+              f"in {args.out_dir}/checkpoint.pth)", file=sys.stderr)
+        return 130
     print(f"mal-train: wrote {path}", file=sys.stderr)
     return 0
 
