@@ -165,20 +165,6 @@ train_system() {  # train_system NAME CONFIG [--init ckpt]
         || die "${name}: training failed; see ${exp}/log/train_${name}.log"
 }
 
-check_same_steps() {  # every fine-tuning config must run the same number of optimiser steps
-    python - "$@" <<'PY'
-import sys, yaml
-steps = {}
-for pair in sys.argv[1:]:
-    name, path = pair.split("=", 1)
-    with open(path) as f:
-        steps[name] = ((yaml.safe_load(f) or {}).get("train") or {}).get("max_steps")
-if None in steps.values() or len(set(steps.values())) != 1:
-    sys.exit(f"fine-tuning systems must set the same train.max_steps to be comparable: {steps}")
-print(f"all fine-tuning systems run {next(iter(steps.values()))} steps")
-PY
-}
-
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: data preparation: local/data.sh ${local_data_opts}"
     # shellcheck disable=SC2086
@@ -203,7 +189,7 @@ fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: fine-tuning from the warm-up: ${finetune_systems[*]}"
-    check_same_steps "${finetune_systems[@]}" || die "fix the fine-tuning configs"
+    python -m mal.bin.check_same_steps "${finetune_systems[@]}" || die "fix the fine-tuning configs"
     [ -f "${exp}/warmup/model.pth" ] || die "no warm-up model ${exp}/warmup/model.pth (run stage 3)"
     # Up to finetune_jobs systems train at once (each a separate job: a CPU core or cluster slot each).
     # On GPUs each job running at once gets its own ${ngpu} of this machine's GPUs (slot s: GPUs s*ngpu...).
