@@ -61,7 +61,11 @@ class ProgressLog:
 
     def update(self, count: int = 1, extra: str = "") -> None:
         """Count ``count`` more finished items; log when due (first, every interval, last)."""
-        self.done += count
+        self.update_to(self.done + count, extra)
+
+    def update_to(self, done: int, extra: str = "") -> None:
+        """``done`` items are finished now; log when due (first, every interval, last)."""
+        self.done = done
         now = time.monotonic()
         last = self.total is not None and self.done >= self.total
         if self.last_logged is None or last or now - self.last_logged >= self.interval:

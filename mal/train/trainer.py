@@ -29,6 +29,7 @@ from mal.losses.time import si_sdr
 from mal.models import AbsSEModel, build_model
 from mal.models.checkpoint import CheckpointError, load_checkpoint, model_record, save_checkpoint
 from mal.models.pretrained import load_model
+from mal.progress import ProgressLog
 from mal.train import distributed as dist_utils
 from mal.train.average import average_state_dicts
 from mal.train.config import ConfigError, config_differences, dump_config, expand_config
@@ -36,6 +37,7 @@ from mal.train.dataset import SegmentDataset, UtteranceDataset, cycle_epoch_batc
 from mal.train.expdir import ExpDir, metric_mode, update_best, write_log_csv
 from mal.train.optim import AMP_DTYPES, LRSchedule, build_optimizer
 from mal.train.rng import capture_rng, deterministic, restore_rng, seed_everything
+from mal.train.tensorboard import TensorBoardLog
 
 logger = logging.getLogger("mal.train")
 
@@ -97,6 +99,7 @@ class Trainer:
         init: Optional[Union[str, Path]] = None,
         resume: bool = False,
         device: str = "auto",
+        tensorboard: bool = False,
     ):
         self.config = expand_config(config)
         self.train_dir, self.valid_dir = Path(train_dir), Path(valid_dir)
@@ -104,6 +107,8 @@ class Trainer:
         self.init = Path(init) if init else None
         self.resume = resume
         self.device_name = device
+        self.tensorboard = tensorboard
+        self.tb: Optional[TensorBoardLog] = None
         self.tc = self.config["train"]
         self._log_handlers: List[logging.Handler] = []
 
@@ -311,6 +316,10 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + v
             if show:
                 bar.set_postfix(loss=f"{values['loss']:.4g}", step=self.step)
+            if not show and self.ctx.is_main:
+                self.step_progress.update_to(self.step)
+            if self.tb is not None and self.step % self.tc["log_interval"] == 0:
+                self.tb.step(self.step, values, self.optimizer.param_groups[0]["lr"])
             if self.step % self.tc["log_interval"] == 0:
                 logger.info("epoch %d step %d: %s lr=%.3g", epoch, self.step,
                             " ".join(f"{k}={v:.4g}" for k, v in values.items()), self.optimizer.param_groups[0]["lr"])
@@ -420,6 +429,8 @@ class Trainer:
             with deterministic(self.tc["deterministic"]):  # restored when the run ends
                 return self._run()
         finally:
+            if self.tb is not None:
+                self.tb.close()
             self._teardown_logging()
             dist_utils.shutdown(self.ctx)
 
@@ -429,6 +440,11 @@ class Trainer:
         self._build_data()
         self._build_model_and_criterion()
         self._build_optimisation()
+        total_steps = min(n for n in (self.tc["max_steps"], self.tc["max_epochs"] * self.steps_per_epoch) if n)
+        self.step_progress = ProgressLog(total_steps, "train", unit="steps", logger=logger, start=self.step)
+        if self.ctx.is_main and self.tensorboard:
+            self.tb = TensorBoardLog(self.exp.path / "tensorboard")
+            logger.info("TensorBoard: tensorboard --logdir %s", self.tb.log_dir)
         if self.ctx.is_main:
             with atomic_open(self.exp.config, "w") as f:
                 f.write(dump_config(self.config))
@@ -447,6 +463,8 @@ class Trainer:
                         "seconds": round(time.time() - start, 3)})
             self.epoch = epoch
             self._save_epoch(epoch, row)
+            if self.tb is not None:
+                self.tb.epoch(row)
             logger.info("epoch %d done (step %d, %.1f s): %s", epoch, self.step, row["seconds"],
                         " ".join(f"{k}={v:.4g}" for k, v in row.items() if k.startswith(("train_", "valid_"))))
             dist_utils.barrier(self.ctx)
@@ -457,6 +475,7 @@ class Trainer:
         return path
 
 
-def train(config: Dict[str, Any], train_dir, valid_dir, out_dir, init=None, resume: bool = False, device: str = "auto") -> Path:
+def train(config: Dict[str, Any], train_dir, valid_dir, out_dir, init=None, resume: bool = False, device: str = "auto",
+          tensorboard: bool = False) -> Path:
     """Library entry point of ``mal-train``; returns the path of the written model.pth."""
-    return Trainer(config, train_dir, valid_dir, out_dir, init=init, resume=resume, device=device).run()
+    return Trainer(config, train_dir, valid_dir, out_dir, init=init, resume=resume, device=device, tensorboard=tensorboard).run()
