@@ -1,0 +1,76 @@
+"""mal.load(...).enhance(x, rate): numpy or torch, [time] or [batch, time], any rate; stream()."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import mal
+from api_models import save_model
+from mal.enhance.inference import Enhancer
+from mal.enhance.streaming import StreamingError
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    root = tmp_path_factory.mktemp("api")
+    return save_model(root / "offline.pth"), save_model(root / "causal.pth", causal=True)
+
+
+def signal(n: int, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100])
+def test_numpy_and_torch_mono_and_batch_keep_type_shape_and_values(paths, rate):
+    model = mal.load(paths[0], device="cpu")
+    reference = Enhancer.from_checkpoint(paths[0])  # what mal-enhance runs
+    batch = np.stack([signal(rate // 2, 1), signal(rate // 2, 2)])
+    mono = model.enhance(batch[0], rate)
+    assert isinstance(mono, np.ndarray) and mono.shape == batch[0].shape and mono.dtype == np.float32
+    np.testing.assert_array_equal(mono, reference.enhance(batch[0], rate))
+    assert not np.allclose(mono, batch[0], atol=1e-3)
+    out = model.enhance(batch, rate)
+    assert out.shape == batch.shape
+    np.testing.assert_array_equal(out[0], mono)  # rows are enhanced independently
+    tensor = model.enhance(torch.from_numpy(batch).double(), rate)
+    assert isinstance(tensor, torch.Tensor) and tensor.dtype == torch.float64 and tuple(tensor.shape) == batch.shape
+    np.testing.assert_allclose(tensor.numpy(), out, atol=1e-6)
+    one = model.enhance(torch.from_numpy(batch[1]), rate)
+    assert one.shape == (rate // 2,) and one.dtype == torch.float32
+    np.testing.assert_allclose(one.numpy(), out[1], atol=1e-6)
+
+
+def test_bad_inputs_are_clear_errors(paths):
+    model = mal.load(paths[0], device="cpu")
+    with pytest.raises(ValueError, match=r"\[time\] or \[batch, time\], got shape \(1, 2, 100\)"):
+        model.enhance(np.zeros((1, 2, 100), np.float32), 16000)
+    with pytest.raises(TypeError, match="float samples"):
+        model.enhance(np.zeros(100, np.int16), 16000)
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_stream_of_a_causal_model_equals_offline(paths, rate):
+    model = mal.load(paths[1], device="cpu", norm_rms=None)  # a stream has no whole-file level
+    x = signal(rate, 3)
+    stream = model.stream(rate)
+    pieces = [stream.feed(torch.from_numpy(x[i : i + 333])) for i in range(0, len(x), 333)] + [stream.flush()]
+    assert all(isinstance(p, torch.Tensor) for p in pieces)
+    streamed = torch.cat(pieces).numpy()
+    assert streamed.shape == x.shape
+    offline = model.enhance(x, rate)
+    tolerance = 1e-5 if rate == model.sample_rate else 2e-3  # soxr's stream vs one-shot resampling
+    np.testing.assert_allclose(streamed, offline, atol=tolerance)
+
+
+def test_a_non_causal_model_does_not_stream(paths):
+    with pytest.raises(StreamingError, match="not causal"):
+        mal.load(paths[0], device="cpu").stream()
+
+
+def test_no_argument_means_the_shipped_default(monkeypatch):
+    from mal.models import shipped
+
+    monkeypatch.setattr(shipped, "DEFAULT_MODEL", None)
+    with pytest.raises(shipped.ShippedModelError, match="no model ships with this mal yet"):
+        mal.load()
