@@ -6,6 +6,7 @@ A registry that takes plug-ins also accepts ``"package.module:Class"`` for a nam
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 from typing import Any, Dict, Generic, List, Type, TypeVar
 
@@ -29,7 +30,9 @@ class Registry(Generic[T]):
         spec = self.entries.get(name, name if self.plugins else "")
         if ":" not in spec:
             hint = ", or give 'package.module:Class'" if self.plugins else ""
-            raise KeyError(f"unknown {self.kind} '{name}'; choose one of: {', '.join(self.names())}{hint}")
+            close = difflib.get_close_matches(str(name), self.names(), n=1)
+            guess = f" (did you mean '{close[0]}'?)" if close else ""
+            raise KeyError(f"unknown {self.kind} '{name}'{guess}; choose one of: {', '.join(self.names())}{hint}")
         module_name, class_name = spec.split(":", 1)
         try:
             module = importlib.import_module(module_name)

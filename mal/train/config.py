@@ -25,9 +25,10 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 
 import yaml
 
-from mal.losses import CRITERION_KEYS, loss_class
-from mal.models import model_class
+from mal.losses import CRITERION_KEYS, LOSSES, loss_class
+from mal.models import MODELS, model_class
 from mal.models.pretrained import model_spec
+from mal.registry import Registry
 from mal.train.optim import AMP_DTYPES, OPTIMIZERS, SCHEDULERS
 
 PathLike = Union[str, os.PathLike]
@@ -167,6 +168,13 @@ def _check_number(config: Dict[str, Any], section: str, key: str, source: str, k
         raise ConfigError(f"{source}: '{path}' must be {'>' if strict else '>='} {minimum}, got {value!r}")
 
 
+def _check_name(registry: Registry, name: Any, where: str, source: str) -> None:
+    """A registered name, or a ConfigError naming the file, the key and the closest name."""
+    if str(name) not in registry.entries:
+        raise ConfigError(f"{source}: '{where}': unknown {registry.kind} {name!r}{_suggest(str(name), registry.names())}; "
+                          f"choose one of: {', '.join(registry.names())}")
+
+
 def validate_config(config: Dict[str, Any], source: str = "config") -> None:
     """Raise ConfigError naming the key for anything the trainer cannot use."""
     if not isinstance(config["sample_rate"], int) or config["sample_rate"] <= 0:
@@ -175,6 +183,7 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> None:
         raise ConfigError(f"{source}: 'model.name' is required (e.g. tfmask, demucs, tiny)")
     if not isinstance(config["model"].get("conf") or {}, dict):
         raise ConfigError(f"{source}: 'model.conf' must be a mapping")
+    _check_name(MODELS, config["model"]["name"], "model.name", source)
     crits = config["criterions"]
     if not isinstance(crits, list) or not crits:
         raise ConfigError(f"{source}: 'criterions' must be a non-empty list of {{name, weight, conf}}")
@@ -187,6 +196,7 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> None:
             raise ConfigError(f"{source}: unknown key 'criterions[{i}].{key}'{_suggest(key, CRITERION_KEYS)}")
         if not isinstance(spec.get("conf") or {}, dict):
             raise ConfigError(f"{source}: 'criterions[{i}].conf' must be a mapping")
+        _check_name(LOSSES, spec["name"], f"criterions[{i}].name", source)
     if str(config["optim"]["name"]).lower() not in OPTIMIZERS:
         raise ConfigError(f"{source}: 'optim.name' must be one of {', '.join(OPTIMIZERS)}, got {config['optim']['name']!r}")
     _check_number(config, "optim", "lr", source, minimum=0, strict=True)
@@ -215,11 +225,29 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> None:
         raise ConfigError(f"{source}: 'train.best_metric' must name a validation metric (valid_loss, valid_<term>, valid_sisdr, valid_sisdri), got {config['train']['best_metric']!r}")
 
 
+def _problem(given: Dict[str, Any], overrides: List[str]) -> Optional[str]:
+    """The error of ``given`` with ``overrides`` applied ("{source}" standing for its origin), or None."""
+    config = copy.deepcopy(given)
+    try:
+        for text in overrides:
+            apply_override(config, text)
+        validate_config(_merge(DEFAULTS, config, "", "{source}"), "{source}")
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
 def build_config(given: Optional[Dict[str, Any]], overrides: Iterable[str] = (), source: str = "config") -> Dict[str, Any]:
-    """Defaults <- ``given`` <- overrides, validated."""
+    """Defaults <- ``given`` <- overrides, validated. An error that an override brought in names
+    that override, not ``source``."""
     given = copy.deepcopy(given or {})
     if not isinstance(given, dict):
         raise ConfigError(f"{source}: expected a YAML mapping at the top level")
+    overrides = list(overrides)
+    error = _problem(given, overrides)
+    if error is not None:
+        blamed = next((overrides[n - 1] for n in range(len(overrides), 0, -1) if _problem(given, overrides[: n - 1]) != error), None)
+        raise ConfigError(error.replace("{source}", f"--override {blamed!r}" if blamed else source))
     for text in overrides:
         apply_override(given, text)
     config = _merge(DEFAULTS, given, "", source)

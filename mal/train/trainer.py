@@ -162,14 +162,16 @@ class Trainer:
                 raise TrainingError(f"{self.exp.checkpoint}: not a mal-train training checkpoint (no '{missing[0]}'); cannot --resume from it")
             self._check_same_model(self.state, self.exp.checkpoint)
             # Attach to the weights the interrupted run attached to (MAL's frozen copy), then continue.
-            self.model.load_state_dict(self.state["attach_state"])
+            self._load_resumed_weights(self.state["attach_state"])
             self.criterion.attach(self.model)
             self.attach_state = self.state["attach_state"]
-            self.model.load_state_dict(self.state["model"]["state_dict"])
+            self._load_resumed_weights(self.state["model"]["state_dict"])
             logger.info("resuming from %s (epoch %d, step %d)", self.exp.checkpoint, self.state["epoch"], self.state["step"])
         else:
             if self.exp.checkpoint.is_file():
                 raise TrainingError(f"{self.exp.checkpoint} exists: pass --resume to continue that run, or choose another --out-dir")
+            if self.resume:
+                logger.warning("--resume: nothing to resume (no %s); training from the start", self.exp.checkpoint)
             if self.init is not None:
                 self._load_init_weights()
             self.criterion.attach(self.model)
@@ -182,6 +184,16 @@ class Trainer:
         n_train = sum(p.numel() for p in self.params)
         logger.info("model %s: %d parameters, %d trained; criterions: %s", mconf["name"], n_all, n_train,
                     ", ".join(f"{n} (weight {w:g})" for n, w in zip(self.criterion.names, self.criterion.weights)))
+
+    def _load_resumed_weights(self, weights: Dict[str, torch.Tensor]) -> None:
+        """Load checkpoint.pth's weights; weights of another model size fail naming the conf keys."""
+        try:
+            self.model.load_state_dict(weights)
+        except RuntimeError:
+            keys = config_differences(self.state["model"].get("conf") or {}, self.config["model"]["conf"])
+            differs = f" (model.conf differs in: {', '.join(keys)})" if keys else ""
+            raise TrainingError(f"{self.exp.checkpoint}: its weights do not fit the configured model{differs}; resume "
+                                f"with the run's own settings ({self.exp.config}), or choose another --out-dir") from None
 
     def _check_same_model(self, state: Dict[str, Any], where: Path) -> None:
         record = state.get("model") or {}

@@ -76,6 +76,47 @@ def test_train_ctrl_c_says_how_to_resume(train_setup, tmp_path):
     assert "resuming from" in (out / "train.log").read_text()
 
 
+def test_train_resume_with_another_model_size_is_one_error_line(train_setup, tmp_path, capsys):
+    _, args = train_setup
+    out = tmp_path / "exp"
+    assert train_main(args + ["--out-dir", str(out)]) == 0
+    before = (out / "checkpoint.pth").read_bytes()
+    capsys.readouterr()
+    assert train_main(args + ["--out-dir", str(out), "--resume", "--override", "model.conf.channels=8"]) == 1
+    line = error_line(capsys, "mal-train")
+    assert f"{out / 'checkpoint.pth'}: its weights do not fit the configured model (model.conf differs in: channels)" in line
+    assert (out / "checkpoint.pth").read_bytes() == before
+
+
+def test_train_resume_with_nothing_to_resume_says_so_in_the_log(train_setup, tmp_path):
+    _, args = train_setup
+    out = tmp_path / "exp"
+    assert train_main(args + ["--out-dir", str(out), "--resume"]) == 0
+    log = (out / "train.log").read_text()
+    assert f"WARNING: --resume: nothing to resume (no {out / 'checkpoint.pth'}); training from the start" in log
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("optim.lr=abc", "--override 'optim.lr=abc': 'optim.lr' must be a number, got 'abc'"),
+    ("criterions.0.name=mrsftf", "--override 'criterions.0.name=mrsftf': 'criterions[0].name': unknown criterion "
+                                 "'mrsftf' (did you mean 'mrstft'?)"),
+    ("model.name=tinny", "--override 'model.name=tinny': 'model.name': unknown model 'tinny' (did you mean 'tiny'?)"),
+])
+def test_train_override_errors_blame_the_override_not_the_file(train_setup, capsys, override, expected):
+    _, args = train_setup
+    assert train_main(args + ["--print-config", "--override", "train.seed=3", override]) == 1
+    line = error_line(capsys, "mal-train")
+    assert expected in line and ".yaml" not in line
+
+
+def test_train_mistyped_criterion_in_the_file_names_the_file(train_setup, tmp_path, capsys):
+    root, args = train_setup
+    config = tmp_path / "typo.yaml"
+    config.write_text((root / "c.yaml").read_text().replace("name: l1", "name: sisdrr"))
+    assert train_main(["--config", str(config), "--print-config"]) == 1
+    assert f"{config}: 'criterions[0].name': unknown criterion 'sisdrr' (did you mean 'sisdr'?)" in error_line(capsys, "mal-train")
+
+
 # --- mal-pack-model -----------------------------------------------------------------------------
 
 
