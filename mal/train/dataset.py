@@ -177,24 +177,24 @@ def collate_padded(items: List[Tuple[str, torch.Tensor, torch.Tensor]]) -> Dict[
 
 
 def train_loader(
-    dataset: SegmentDataset, batch_size: int, num_workers: int = 0, rank: int = 0, world_size: int = 1
+    dataset: SegmentDataset, batch_size: int, num_workers: int = 0, rank: int = 0, world_size: int = 1, pin_memory: bool = False
 ) -> Tuple[DataLoader, DistributedSampler]:
     """Shuffled loader; ``batch_size`` is per process. The sampler is seeded by the dataset seed
     and reshuffles on ``sampler.set_epoch`` (call it together with ``dataset.set_epoch``)."""
     sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=dataset.seed, drop_last=False)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=False)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=False, pin_memory=pin_memory)
     return loader, sampler
 
 
 def valid_loader(
     dataset: UtteranceDataset, batch_size: int, max_seconds: Optional[float], sample_rate: int,
-    num_workers: int = 0, rank: int = 0, world_size: int = 1,
+    num_workers: int = 0, rank: int = 0, world_size: int = 1, pin_memory: bool = False,
 ) -> DataLoader:
     """Batches of equal-length utterances (see mal.train.validation); with several processes
     each takes every world_size-th batch."""
     max_samples = int(max_seconds * sample_rate) if max_seconds else None
     batches = same_length_batches(dataset.lengths, batch_size, max_samples)[rank::world_size]
-    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_padded, num_workers=num_workers)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_padded, num_workers=num_workers, pin_memory=pin_memory)
 
 
 def cycle_epoch_batches(loader: DataLoader, sampler: DistributedSampler, dataset: SegmentDataset, epoch: int,

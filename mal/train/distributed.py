@@ -6,15 +6,20 @@ is nccl on CUDA and gloo on CPU. Only rank 0 writes files.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
+import logging
 import os
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional, Tuple
 
 import torch
 import torch.distributed as dist
 
 from mal.models.pretrained import resolve_device
+from mal.train.config import ConfigError
+
+logger = logging.getLogger("mal.train")
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,9 @@ def init_distributed(device: str = "auto") -> DistributedContext:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if world_size > 1 and device.startswith("cuda:"):
+        raise ConfigError(f"--device {device}: under torchrun each of the {world_size} processes takes the GPU of its "
+                          "local rank; pass --device cuda (and choose GPUs with CUDA_VISIBLE_DEVICES)")
     dev = resolve_device(device, local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
@@ -85,6 +93,53 @@ def broadcast_error(ctx: DistributedContext, message: Optional[str]) -> Optional
     holder = [message]
     dist.broadcast_object_list(holder, src=0)
     return holder[0]
+
+
+def max_over_processes(ctx: DistributedContext, value: int) -> int:
+    """The largest of every process's ``value`` (so all take the same branch)."""
+    if not ctx.enabled:
+        return int(value)
+    tensor = torch.tensor([float(value)], device=_reduce_device(ctx))
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
+def host_cores() -> int:
+    """CPU cores this process may use (its affinity mask: a Slurm allocation or taskset, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def share_host_cores(threads: int, workers: int, local_world_size: int, cores: int) -> Tuple[int, int]:
+    """(torch threads, loader workers) of one of ``local_world_size`` processes on a host.
+
+    The job's ``threads`` are divided among its processes, and each process's threads plus
+    its loader workers stay within its share of the ``cores``.
+    """
+    procs = max(1, local_world_size)
+    share = max(1, cores // procs)
+    workers = max(0, min(workers, share - 1))
+    threads = max(1, min(threads // procs, share - workers))
+    return threads, workers
+
+
+@contextlib.contextmanager
+def shared_host_cores(num_workers: int) -> Iterator[int]:
+    """Set this process's torch threads to its share of the host (restored on exit); yields
+    the loader workers it may start."""
+    previous = torch.get_num_threads()
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+    threads, workers = share_host_cores(previous, num_workers, local, host_cores())
+    if (threads, workers) != (previous, num_workers):
+        logger.info("%d process(es) on %d core(s): %d torch thread(s) and %d loader worker(s) per process",
+                    local, host_cores(), threads, workers)
+    torch.set_num_threads(threads)
+    try:
+        yield workers
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _reduce_device(ctx: DistributedContext) -> torch.device:

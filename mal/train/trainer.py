@@ -13,9 +13,9 @@ weights as an uninterrupted one.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
@@ -36,6 +36,7 @@ from mal.train.config import ConfigError, config_differences, dump_config, expan
 from mal.train.dataset import SegmentDataset, UtteranceDataset, cycle_epoch_batches, train_loader, valid_loader
 from mal.train.expdir import ExpDir, metric_mode, update_best, write_log_csv
 from mal.train.optim import AMP_DTYPES, LRSchedule, build_optimizer
+from mal.train.precision import MixedPrecision, StepOutcome, cudnn_benchmark
 from mal.train.rng import capture_rng, deterministic, restore_rng, seed_everything
 from mal.train.tensorboard import TensorBoardLog
 
@@ -140,9 +141,10 @@ class Trainer:
         self.train_set = SegmentDataset(self.train_dir, sr, conf["segment_seconds"], seed=self.tc["seed"])
         self.valid_set = UtteranceDataset(self.valid_dir, sr)
         per_process = conf["batch_size"] // self.ctx.world_size
-        self.train_loader, self.sampler = train_loader(self.train_set, per_process, conf["num_workers"], self.ctx.rank, self.ctx.world_size)
+        pin = self.ctx.device.type == "cuda"  # page-locked batches: the non_blocking copies overlap compute
+        self.train_loader, self.sampler = train_loader(self.train_set, per_process, self.num_workers, self.ctx.rank, self.ctx.world_size, pin)
         self.valid_loader = valid_loader(self.valid_set, conf["valid_batch_size"], conf["valid_max_seconds"], sr,
-                                         conf["num_workers"], self.ctx.rank, self.ctx.world_size)
+                                         self.num_workers, self.ctx.rank, self.ctx.world_size, pin)
         self.steps_per_epoch = self.tc["steps_per_epoch"] or len(self.train_loader)
         logger.info("train: %s (%d utterances, %d batches of %d per process and epoch); valid: %s (%d utterances)",
                     self.train_dir, len(self.train_set), self.steps_per_epoch, per_process, self.valid_dir, len(self.valid_set))
@@ -225,12 +227,9 @@ class Trainer:
         except ValueError as e:
             raise ConfigError(str(e)) from None
         self.guard = NonFiniteGuard(self.tc["nan_tolerance"])
-        cuda = self.ctx.device.type == "cuda"
-        self.amp = bool(self.tc["amp"] and cuda)
-        self.amp_dtype = AMP_DTYPES[self.tc["amp_dtype"]]
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
-        if self.tc["amp"] and not cuda:
-            logger.info("train.amp ignored: mixed precision is used on CUDA only")
+        self.precision = MixedPrecision(self.ctx.device, self.tc["amp"], AMP_DTYPES[self.tc["amp_dtype"]])
+        self.scaler = self.precision.scaler
+        self.scaler_skips = 0
         self.epoch, self.step = 0, 0
         self.best: List[List[float]] = []
         self.history: List[Dict[str, Any]] = []
@@ -268,30 +267,38 @@ class Trainer:
     # -- training -------------------------------------------------------------------------------
 
     def _autocast(self):
-        return torch.autocast(device_type="cuda", dtype=self.amp_dtype) if self.amp else nullcontext()
+        return self.precision.autocast()
 
     def _train_step(self, noisy: torch.Tensor, clean: torch.Tensor) -> Optional[Dict[str, float]]:
-        """One update; None when it was skipped (non-finite loss or gradient)."""
+        """One update; None when it was skipped (non-finite loss or gradient, or a loss-scale overflow)."""
         noisy, clean = noisy.to(self.ctx.device, non_blocking=True), clean.to(self.ctx.device, non_blocking=True)
         with self._autocast():
             enhanced = self.ddp_model(noisy)
         loss, terms = self.criterion(enhanced.float(), clean, noisy)
-        loss_ok = bool(torch.isfinite(loss))
-        grad_norm = torch.tensor(float("nan"))
-        if loss_ok or self.ctx.enabled:  # every process must join the gradient all-reduce
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-            max_norm = self.tc["grad_clip"] or float("inf")
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
-        grad_ok = bool(torch.isfinite(grad_norm))
-        if dist_utils.any_process(self.ctx, not (loss_ok and grad_ok)):
+        # Backward also for a non-finite loss (every process must join the gradient all-reduce);
+        # loss, gradient norm and terms then reach the host in one copy.
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.tc["grad_clip"] or float("inf"))
+        numbers = torch.stack([t.detach().float().to(loss.device) for t in (loss, grad_norm, *terms.values())]).tolist()
+        out = {"loss": numbers[0], **dict(zip(terms, numbers[2:]))}
+        loss_ok, grad_ok = math.isfinite(numbers[0]), math.isfinite(numbers[1])
+        outcome = self.precision.outcome(loss_ok, grad_ok)
+        order = list(StepOutcome)
+        outcome = order[dist_utils.max_over_processes(self.ctx, order.index(outcome))]  # the worst of all processes
+        if outcome is not StepOutcome.OK:
             self.optimizer.zero_grad(set_to_none=True)
-            if self.scaler.is_enabled() and (loss_ok or self.ctx.enabled):
-                self.scaler.update()
+            scale = self.scaler.get_scale() if self.scaler.is_enabled() else 1.0
+            self.scaler.update()  # a no-op without a scaler; else halves the scale
+            if outcome is StepOutcome.OVERFLOW:
+                self.scaler_skips += 1
+                logger.info("step %d: gradients overflowed at loss scale %g; update skipped and the scale halved "
+                            "(the GradScaler's normal search, not counted toward train.nan_tolerance)", self.step + 1, scale)
+                return None
             if not loss_ok:
-                reason = "non-finite loss (" + ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items()) + ")"
+                reason = "non-finite loss (" + ", ".join(f"{k}={v:.4g}" for k, v in out.items() if k != "loss") + ")"
             elif not grad_ok:
-                reason = f"non-finite gradient norm (loss {float(loss.detach()):.4g})"
+                reason = f"non-finite gradient norm (loss {numbers[0]:.4g})"
             else:
                 reason = "non-finite loss or gradient in another process"
             self.guard.bad(self.step, reason)
@@ -304,8 +311,6 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.guard.good()
         self.step += 1
-        out = {"loss": float(loss.detach())}
-        out.update({k: float(v) for k, v in terms.items()})
         return out
 
     def _train_epoch(self, epoch: int) -> Dict[str, float]:
@@ -347,6 +352,15 @@ class Trainer:
         self.model.eval()
         self.criterion.eval()
         sums: Dict[str, float] = {"loss": 0.0, **{n: 0.0 for n in self.criterion.names}, "sisdr": 0.0, "sisdri": 0.0, "count": 0.0}
+        with cudnn_benchmark(False):  # utterances of many lengths: no autotuning for each
+            self._validate_batches(sums)
+        sums = dist_utils.all_reduce_sum(self.ctx, sums)
+        count = max(sums.pop("count"), 1.0)
+        self.model.train()
+        self.criterion.train()
+        return {f"valid_{k}": v / count for k, v in sums.items()}
+
+    def _validate_batches(self, sums: Dict[str, float]) -> None:
         for batch in self.valid_loader:
             noisy = batch["noisy"].to(self.ctx.device)
             clean = batch["clean"].to(self.ctx.device)
@@ -363,11 +377,6 @@ class Trainer:
                 sums["sisdr"] += sdr
                 sums["sisdri"] += sdr - float(si_sdr(n, c)[0])
                 sums["count"] += 1
-        sums = dist_utils.all_reduce_sum(self.ctx, sums)
-        count = max(sums.pop("count"), 1.0)
-        self.model.train()
-        self.criterion.train()
-        return {f"valid_{k}": v / count for k, v in sums.items()}
 
     # -- checkpoints ------------------------------------------------------------------------------
 
@@ -437,8 +446,11 @@ class Trainer:
         """Train to the end (or continue a resumed run) and return the path of model.pth."""
         self.ctx = dist_utils.init_distributed(self.device_name)
         self._setup_logging()
+        benchmark = self.ctx.device.type == "cuda" and not self.tc["deterministic"]  # fixed segment sizes: tune once
         try:
-            with deterministic(self.tc["deterministic"]):  # restored when the run ends
+            # all restored when the run ends
+            with deterministic(self.tc["deterministic"]), cudnn_benchmark(benchmark), \
+                    dist_utils.shared_host_cores(self.config["batch"]["num_workers"]) as self.num_workers:
                 return self._run()
         finally:
             if self.tb is not None:
