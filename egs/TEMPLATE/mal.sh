@@ -159,7 +159,9 @@ train_system() {  # train_system NAME CONFIG [--init ckpt]
     local resume=()
     [ -f "${out}/checkpoint.pth" ] && { resume=(--resume); log "${name}: resuming from ${out}/checkpoint.pth"; }
     log "${name}: training with ${config} -> ${out} (log: ${exp}/log/train_${name}.log)"
-    ${cuda_cmd} --gpu "${ngpu}" "${exp}/log/train_${name}.log" \
+    local threads=1 prev=  # the job's CPU request (Slurm --cpus-per-task): its --num-threads
+    for arg in "$@"; do [ "${prev}" != --num-threads ] || threads=${arg}; prev=${arg}; done
+    ${cuda_cmd} --gpu "${ngpu}" --num-threads "${threads}" "${exp}/log/train_${name}.log" \
         "${train_prog[@]}" --config "${config}" --train-dir "data/${train_set}" --valid-dir "data/${valid_set}" \
         --out-dir "${out}" "${train_opts[@]}" "${resume[@]}" "$@" \
         || die "${name}: training failed; see ${exp}/log/train_${name}.log"

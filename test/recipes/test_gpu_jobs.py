@@ -6,6 +6,7 @@ training and enhancement job would use.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -67,6 +68,10 @@ def test_two_gpu_training_and_one_gpu_enhancement(tmp_path):
     assert [_system(c) for c in calls if c["prog"] == "mal-train"] == ["warmup", "mal", "continued"]
     assert len(launches) == 3 and all("--nproc_per_node 2 -m mal.bin.train" in c["args"] for c in launches)
     assert all(c["devices"] == "0,1" and "--device cuda " in c["args"] + " " for c in launches)
+    for name in ("warmup", "mal"):  # the job asks the scheduler for the threads it gives mal-train
+        args = next(c["args"].split() for c in calls if c["prog"] == "mal-train" and _system(c) == name)
+        threads = args[args.index("--num-threads") + 1]
+        assert re.search(rf"^# Accounting: time=\d+ threads={threads}$", (tmp_path / f"recipe/exp/warmup/log/train_{name}.log").read_text(), re.M)
     enhance = [c for c in calls if c["prog"] == "mal-enhance"]
     assert len(enhance) == 6  # 3 systems x 2 jobs
     assert all("--device cuda" in c["args"] and c["devices"] == "0" for c in enhance)
