@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from mal.io.audio import AudioError, read_audio
-from mal.io.scp import ScpError, write_scp
+from mal.io.scp import ScpError, read_scp, write_scp
 from mal.io.tables import Segment, is_audio_scp, scan_tables, spk2utt_from_utt2spk, table_problems
 
 PathLike = Union[str, os.PathLike]
@@ -178,4 +179,20 @@ def write_data_dir(path: PathLike, tables: Mapping[str, Mapping[str, object]]) -
     return path
 
 
-__all__ = ["AUDIO_SCPS", "AudioError", "DataDir", "DataDirError", "ScpError", "write_data_dir"]
+def subset_data_dir(src: PathLike, dst: PathLike, keys: Sequence[str]) -> Path:
+    """A copy of data dir ``src`` holding only ``keys``: every per-utterance table filtered,
+    spk2utt rebuilt; ``dst`` appears at once (written next to it, then renamed)."""
+    src, dst = Path(src), Path(dst)
+    wanted = set(keys)
+    tables = {}
+    for table in sorted(src.iterdir()):
+        if table.is_file() and table.name != "spk2utt" and not table.name.startswith("."):
+            tables[table.name] = {k: v for k, v in read_scp(table).items() if k in wanted}
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_data_dir(tmp, tables)
+    tmp.replace(dst)
+    return dst
+
+
+__all__ = ["AUDIO_SCPS", "AudioError", "DataDir", "DataDirError", "ScpError", "subset_data_dir", "write_data_dir"]

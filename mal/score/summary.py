@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import yaml
 
 from mal.io.atomic import atomic_open
@@ -203,3 +204,25 @@ def write_summary(directory: PathLike) -> Dict[str, object]:
 def load_summary(directory: PathLike) -> Dict[str, object]:
     with open(Path(directory) / SUMMARY, encoding="utf-8") as f:
         return yaml.safe_load(f)
+
+
+def mean_of(result: Mapping[str, object], set_name: str, metric: str) -> Optional[float]:
+    """Mean of ``result["sets"][set_name]["scores"][metric]`` (``{key: value}``); None when empty."""
+    values = list(result["sets"].get(set_name, {}).get("scores", {}).get(metric, {}).values())  # type: ignore[union-attr]
+    return float(np.mean(values)) if values else None
+
+
+def paired_delta(result: Mapping[str, object], reference: Mapping[str, object], set_name: str,
+                 metric: str) -> Tuple[Optional[float], Optional[float], int]:
+    """Mean and standard error of (result - reference) over the utterances both have; n.
+
+    Both are ``{"sets": {set: {"scores": {metric: {key: value}}}}}``.
+    """
+    a = result["sets"].get(set_name, {}).get("scores", {}).get(metric, {})  # type: ignore[union-attr]
+    b = reference["sets"].get(set_name, {}).get("scores", {}).get(metric, {})  # type: ignore[union-attr]
+    common = [k for k in a if k in b]
+    if not common:
+        return None, None, 0
+    diffs = np.array([a[k] - b[k] for k in common])
+    se = float(diffs.std(ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
+    return float(diffs.mean()), se, len(diffs)

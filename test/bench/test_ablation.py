@@ -1,32 +1,29 @@
-"""bench/mal_ablation.py on a tiny generated corpus: runs, caches, selects on valid only, reports."""
+"""bench.ablation on a tiny generated corpus: runs, caches, selects on valid only, reports."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Dict, List
 
+import matplotlib.image
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 import yaml
 
+from bench.ablation.cli import get_parser, main
+from bench.ablation.report import seed_summary, select_branch
+from bench.ablation.runner import Context, score_set
+from bench.ablation.sweep import load_sweep, selected_rows
+from mal.io.scp import read_scp
+from mal.models.checkpoint import load_checkpoint
+from mal.train.config import build_config
+from mal.train.trainer import train
+
 ROOT = Path(__file__).resolve().parents[2]
 SR = 16000
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("mal_ablation", ROOT / "bench" / "mal_ablation.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mal_ablation"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-ablation = load_bench()
 
 
 def harmonic(seconds: float, f0: float, rng: np.random.Generator) -> np.ndarray:
@@ -73,9 +70,6 @@ BASE = {
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """Data, a 2-step tiny warm-up (model.pth + checkpoint.pth) and one full bench run."""
-    from mal.train.config import build_config
-    from mal.train.trainer import train
-
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("ablation")
     data = root / "data"
@@ -97,7 +91,7 @@ def setup(tmp_path_factory):
     out = root / "out"
     argv = ["--sweep", str(sweep), "--exp", str(exp), "--data", str(data), "--out", str(out), "--eval-utts", "3",
             "--dnsmos-utts", "0", "--trainer-valid-utts", "2", "--grad-batches", "2", "--branches", "noisy,warmup,mal,conv_weq"]
-    assert ablation.main(argv) == 0
+    assert main(argv) == 0
     return {"root": root, "data": data, "exp": exp, "sweep": sweep, "out": out, "argv": argv}
 
 
@@ -137,9 +131,9 @@ def test_equal_weight_comes_from_the_stored_gradient_ratio(setup):
 
 def test_grad_ratio_mode_prints_and_stores(setup, capsys):
     argv = [a for a in setup["argv"] if a not in ("--branches", "noisy,warmup,mal,conv_weq")]
-    assert ablation.main(argv + ["--grad-ratio"]) == 0
+    assert main(argv + ["--grad-ratio"]) == 0
     assert "base: decoder gradient norm ratio" in capsys.readouterr().out
-    assert ablation.main(argv + ["--grad-ratio", "--branches", "lr_high"]) == 0  # per branch (its warm-up and loss)
+    assert main(argv + ["--grad-ratio", "--branches", "lr_high"]) == 0  # per branch (its warm-up and loss)
     assert "lr_high: decoder gradient norm ratio" in capsys.readouterr().out
 
 
@@ -147,12 +141,12 @@ def test_rerun_skips_finished_rows(setup):
     out = setup["out"]
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("branches/*/result.json")}
     models = {p: p.stat().st_mtime_ns for p in out.glob("branches/*/train/model.pth")}
-    assert ablation.main(setup["argv"]) == 0
+    assert main(setup["argv"]) == 0
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert {p: p.stat().st_mtime_ns for p in models} == models
     # without its result, a trained branch is scored again but not retrained
     (out / "branches" / "mal" / "result.json").unlink()
-    assert ablation.main(setup["argv"]) == 0
+    assert main(setup["argv"]) == 0
     assert (out / "branches" / "mal" / "result.json").is_file()
     assert {p: p.stat().st_mtime_ns for p in models} == models
 
@@ -165,7 +159,7 @@ def test_changed_branch_config_is_an_error_not_a_silent_reuse(setup, tmp_path, c
     argv = list(setup["argv"])
     argv[argv.index("--sweep") + 1] = str(changed)
     argv[argv.index("--branches") + 1] = "mal"
-    assert ablation.main(argv) == 1
+    assert main(argv) == 1
     assert "branch 'mal'" in capsys.readouterr().err
 
 
@@ -186,20 +180,20 @@ def test_selection_reads_valid_only(setup):
         write_scores(out, "mal", s, mal)
         write_scores(out, "conv_weq", s, weq)
         write_scores(out, "continued", s, cont)
-    assert ablation.main(setup["argv"] + ["--report-only"]) == 0
+    assert main(setup["argv"] + ["--report-only"]) == 0
     md = (out / "ablation.md").read_text()
     assert "**mal** (selected)" in md and "conv_weq** (selected)" not in md
     assert "valid +2.000" in md  # mal - continued on valid, paired over the same utterances
     # a valid-only change flips the choice; a test-only change does not
     write_scores(out, "conv_weq", "valid", 3.5)
     write_scores(out, "mal", "test", 4.0)
-    assert ablation.main(setup["argv"] + ["--report-only"]) == 0
+    assert main(setup["argv"] + ["--report-only"]) == 0
     assert "**conv_weq** (selected)" in (out / "ablation.md").read_text()
 
 
 def test_writes_markdown_csv_and_png(setup):
     out = setup["out"]
-    assert ablation.main(setup["argv"] + ["--report-only"]) == 0
+    assert main(setup["argv"] + ["--report-only"]) == 0
     md = (out / "ablation.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| group"))
     assert "valid PESQ-WB" in header and "test_ood ESTOI" in header and "fine-tune s" in header
@@ -212,8 +206,6 @@ def test_writes_markdown_csv_and_png(setup):
     mal_valid = next(r for r in rows if r["system"] == "mal" and r["set"] == "valid")
     cont_valid = next(r for r in rows if r["system"] == "continued" and r["set"] == "valid")
     assert float(mal_valid["d_pesq_wb"]) == pytest.approx(float(mal_valid["pesq_wb"]) - float(cont_valid["pesq_wb"]))
-    import matplotlib.image
-
     image = matplotlib.image.imread(out / "ablation.png")
     assert image.shape[0] > 100 and image.shape[1] > 100
 
@@ -223,8 +215,8 @@ def test_select_branch_ties_broken_by_estoi():
         return {"reference": ref, "sets": {"valid": {"scores": {"pesq_wb": {"a": pesq, "b": pesq}, "estoi": {"a": estoi, "b": estoi}}}}}
 
     results = {"continued": r(2.0, 0.5, None), "x": r(2.1, 0.50), "y": r(2.1, 0.55), "z": r(2.05, 0.9)}
-    assert ablation.select_branch(results, ["x", "y", "z"]) == "y"
-    assert ablation.select_branch(results, ["x", "y", "z"], "test") is None
+    assert select_branch(results, ["x", "y", "z"]) == "y"
+    assert select_branch(results, ["x", "y", "z"], "test") is None
 
 
 def test_select_branch_skips_a_branch_whose_reference_has_not_run():
@@ -233,17 +225,15 @@ def test_select_branch_skips_a_branch_whose_reference_has_not_run():
 
     # an absolute score (3.0) must never be ranked against gains over a reference (+0.1)
     results = {"continued": r(2.0, None), "x": r(2.1), "other_family": r(3.0, "continued_other")}
-    assert ablation.select_branch(results, ["x", "other_family"]) == "x"
-    assert ablation.select_branch(results, ["other_family"]) is None
+    assert select_branch(results, ["x", "other_family"]) == "x"
+    assert select_branch(results, ["other_family"]) is None
 
 
 def test_dnsmos_subset_is_scored(setup):
-    from mal.io.scp import read_scp
-
     data = setup["data"]
-    args = ablation.get_parser().parse_args(["--sweep", "s", "--exp", "e", "--data", str(data)])
-    ctx = ablation.Context(args, None, data, setup["out"], ["test"], eval_keys={"test": ["s2-u00", "s2-u01"]}, dnsmos_keys={"test": ["s2-u01"]})
-    scored = ablation.score_set(read_scp(data / "test" / "wav.scp"), ctx, "test")
+    args = get_parser().parse_args(["--sweep", "s", "--exp", "e", "--data", str(data)])
+    ctx = Context(args, None, data, setup["out"], ["test"], eval_keys={"test": ["s2-u00", "s2-u01"]}, dnsmos_keys={"test": ["s2-u01"]})
+    scored = score_set(read_scp(data / "test" / "wav.scp"), ctx, "test")
     assert set(scored["scores"]["dnsmos_ovrl"]) == {"s2-u01"} and 1.0 <= scored["scores"]["dnsmos_ovrl"]["s2-u01"] <= 5.0
     assert set(scored["scores"]["pesq_wb"]) == {"s2-u00", "s2-u01"}
 
@@ -253,7 +243,7 @@ def test_recipe_sweeps_build_every_branch(setup, sweep_file, capsys):
     """A dry run of the recipe's sweep files: every branch config is built and checked."""
     path = ROOT / "egs" / "mini_offline" / "conf" / sweep_file
     argv = ["--sweep", str(path), "--exp", str(setup["exp"]), "--data", str(setup["data"]), "--out", str(setup["root"] / "dry"), "--list"]
-    assert ablation.main(argv) == 0
+    assert main(argv) == 0
     listing = capsys.readouterr().out
     for name in ("continued", "deep_feature", "frozen_fe", "conv_weq", "adam_carried", "continued_demucs", "warmup_demucs_noskip", "conv_w3", "mal_seed2"):
         assert f" {name} " in listing
@@ -263,16 +253,16 @@ def test_bad_branch_key_names_the_branch(tmp_path, setup, capsys):
     sweep = tmp_path / "bad.yaml"
     sweep.write_text(yaml.safe_dump({"base": BASE, "branches": [{"name": "x", "overides": ["optim.lr=1"]}]}))
     argv = ["--sweep", str(sweep), "--exp", str(setup["exp"]), "--data", str(setup["data"]), "--list"]
-    assert ablation.main(argv) == 1
+    assert main(argv) == 1
     err = capsys.readouterr().err
     assert "branch 'x'" in err and "overides" in err
 
 
 def test_branches_run_in_the_given_order_then_their_references(setup):
-    sweep = ablation.load_sweep(setup["sweep"], setup["exp"], setup["out"])
-    rows = ablation.selected_rows(sweep, "lr_high,mal,noisy")
+    sweep = load_sweep(setup["sweep"], setup["exp"], setup["out"])
+    rows = selected_rows(sweep, "lr_high,mal,noisy")
     assert [b.name for b in rows] == ["lr_high", "mal", "noisy", "continued"]
-    assert [b.name for b in ablation.selected_rows(sweep, None)][:4] == ["noisy", "warmup", "continued", "deep_feature"]
+    assert [b.name for b in selected_rows(sweep, None)][:4] == ["noisy", "warmup", "continued", "deep_feature"]
 
 
 def test_a_branch_may_change_its_seed(setup, tmp_path):
@@ -281,7 +271,7 @@ def test_a_branch_may_change_its_seed(setup, tmp_path):
         {"name": "mal", "group": "base"},
         {"name": "continued_seed7", "group": "seed", "overrides": ["train.seed=7"]},
         {"name": "mal_seed7", "group": "seed", "reference": "continued_seed7", "overrides": ["train.seed=7"]}]}))
-    loaded = ablation.load_sweep(sweep, setup["exp"], tmp_path / "out")
+    loaded = load_sweep(sweep, setup["exp"], tmp_path / "out")
     seeds = {b.name: b.config["train"]["seed"] for b in loaded.rows if b.trains}
     assert seeds == {"continued": 3, "deep_feature": 3, "mal": 3, "continued_seed7": 7, "mal_seed7": 7}
     assert [c["name"] for c in loaded.row("continued_seed7").config["criterions"]] == ["l1"]  # the warm-up loss
@@ -297,15 +287,15 @@ def test_branch_specific_warmup_is_trained_once_with_its_own_reference(setup, tm
     out = tmp_path / "out"
     argv = ["--sweep", str(sweep), "--exp", str(setup["exp"]), "--data", str(setup["data"]), "--out", str(out),
             "--eval-utts", "1", "--dnsmos-utts", "0", "--trainer-valid-utts", "1", "--sets", "valid", "--branches", "mal_shallow"]
-    assert ablation.main(argv) == 0
+    assert main(argv) == 0
     model = out / "warmups" / "shallow" / "model.pth"
     stamp = model.stat().st_mtime_ns
     assert result(out, "mal_shallow")["reference"] == "continued_shallow"
     assert result(out, "continued_shallow")["init"] == str(model)
-    assert ablation.main(argv) == 0 and model.stat().st_mtime_ns == stamp  # cached
+    assert main(argv) == 0 and model.stat().st_mtime_ns == stamp  # cached
     spec["warmups"]["shallow"]["steps"] = 3  # a changed warm-up is not silently reused
     sweep.write_text(yaml.safe_dump(spec))
-    assert ablation.main(argv) == 1
+    assert main(argv) == 1
     assert "warm-up 'shallow'" in capsys.readouterr().err
 
 
@@ -315,13 +305,13 @@ def test_seed_summary_reports_the_gain_per_seed_and_its_spread(setup, tmp_path):
         {"name": "mal", "group": "base"},
         {"name": "continued_seed2", "group": "seed", "overrides": ["train.seed=2"]},
         {"name": "mal_seed2", "group": "seed", "reference": "continued_seed2", "overrides": ["train.seed=2"]}]}))
-    sweep = ablation.load_sweep(sweep_file, setup["exp"], tmp_path / "out")
+    sweep = load_sweep(sweep_file, setup["exp"], tmp_path / "out")
 
     def r(pesq: float) -> dict:
         return {"sets": {"valid": {"scores": {m: {"a": pesq, "b": pesq + 0.1} for m in ("pesq_wb", "estoi", "sisdr")}}}}
 
     results = {"continued": r(2.0), "mal": r(2.3), "continued_seed2": r(2.5), "mal_seed2": r(2.6)}
-    text = ablation.seed_summary(sweep, results, ["valid"])
+    text = seed_summary(sweep, results, ["valid"])
     assert "| mal | continued | +0.300 |" in text and "| mal_seed2 | continued_seed2 | +0.100 |" in text
     assert f"+0.200 ± {np.std([0.3, 0.1], ddof=1):.3f}" in text
 
@@ -340,7 +330,7 @@ def test_jobs_share_the_rows_and_match_a_single_process_run(setup, tmp_path):
     argv = ["--sweep", str(path), "--exp", str(setup["exp"]), "--data", str(setup["data"]), "--out", str(out),
             "--eval-utts", "3", "--dnsmos-utts", "0", "--trainer-valid-utts", "2", "--grad-batches", "2",
             "--branches", "noisy,warmup,mal,lr_high,mal_other", "--jobs", "2"]
-    assert ablation.main(argv) == 0
+    assert main(argv) == 0
     for name in ("noisy", "warmup", "continued", "mal", "lr_high", "mal_other", "continued_other"):
         assert (out / "branches" / name / "result.json").is_file(), name
     assert (out / "warmups" / "other" / "model.pth").is_file()
@@ -348,8 +338,6 @@ def test_jobs_share_the_rows_and_match_a_single_process_run(setup, tmp_path):
     trained = [line for log in logs for line in log.splitlines() if "fine-tuning" in line and "branch '" in line]
     assert sorted(line.split("branch '")[1].split("'")[0] for line in trained) == sorted(
         ["continued", "mal", "lr_high", "mal_other", "continued_other"])  # each row trained exactly once
-    from mal.models.checkpoint import load_checkpoint
-
     ours = load_checkpoint(out / "branches" / "mal" / "train" / "model.pth")["model"]["state_dict"]
     single = load_checkpoint(setup["out"] / "branches" / "mal" / "train" / "model.pth")["model"]["state_dict"]
     assert ours.keys() == single.keys() and all(torch.equal(ours[k], single[k]) for k in ours)
@@ -357,5 +345,5 @@ def test_jobs_share_the_rows_and_match_a_single_process_run(setup, tmp_path):
     # a changed warm-up spec is an error in the workers too, not a silent reuse of the old one
     sweep["warmups"]["other"]["steps"] = 3
     path.write_text(yaml.safe_dump(sweep, sort_keys=False))
-    assert ablation.main(argv) == 1
+    assert main(argv) == 1
     assert "warm-up 'other'" in (out / "worker_1.log").read_text() + (out / "worker_2.log").read_text()

@@ -1,0 +1,1 @@
+"""Speed and quality measurements of mal that print tables (see bench/README.md)."""
