@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Training throughput of a warm-up step, MAL steps and deep-feature-loss steps, side by side.
 
+    python bench/train_speed.py pipeline --config CONF --train-dir DIR ...   # see train_throughput.py
     python bench/train_speed.py [--models demucs,tfmask] [--threads 1] [--batch-size 4]
                                 [--seconds 1.0] [--steps 5] [--no-wavlm] [--device cpu]
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -193,6 +195,12 @@ def parse_layers(text: str):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["pipeline"]:  # the whole training pipeline of a recipe config (data included)
+        from train_throughput import main as pipeline_main
+
+        pipeline_main(argv[1:])
+        return
     args = get_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -6,10 +6,10 @@ set -euo pipefail
 ./mal.sh \
     --train_set train \
     --valid_set valid \
-    --test_sets "test test_ood" \
+    --test_sets "test test_ood test_real" \
     --train_config conf/warmup.yaml \
     --mal_config conf/mal.yaml \
     --baseline_configs "continued=conf/continued.yaml deep_feature=conf/deep_feature.yaml" \
-    --dnsmos_max_utts 25 \
-    --self_consistency_max_utts 20 \
+    --dnsmos_max_utts 20 \
+    --self_consistency_max_utts 10 \
     "$@"

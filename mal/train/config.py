@@ -58,6 +58,13 @@ DEFAULTS: Dict[str, Any] = {
         "valid_batch_size": 8,
         "valid_max_seconds": 120.0,  # at most this much padded audio in one validation batch
     },
+    "dynamic_mixing": {
+        "noise_scp": None,  # a wav.scp of noise recordings: set it to mix every training example afresh
+        "noise_db_range": [-5.0, 20.0],  # SNR range (dB) of the mixtures
+        "rir_scp": None,  # a wav.scp of room impulse responses
+        "rir_apply_prob": 0.0,  # share of the examples convolved with a random RIR
+        "speech_level_range": [-35.0, -15.0],  # RMS of the clean speech (dBFS)
+    },
     "train": {
         "max_epochs": 10,
         "max_steps": None,  # stop after exactly this many optimiser steps
@@ -221,8 +228,26 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> None:
     for key in ("amp", "deterministic", "average_nbest", "init_optimizer"):
         if not isinstance(config["train"][key], bool):
             raise ConfigError(f"{source}: 'train.{key}' must be true or false, got {config['train'][key]!r}")
+    _check_dynamic_mixing(config["dynamic_mixing"], source)
     if not str(config["train"]["best_metric"]).startswith("valid_"):
         raise ConfigError(f"{source}: 'train.best_metric' must name a validation metric (valid_loss, valid_<term>, valid_sisdr, valid_sisdri), got {config['train']['best_metric']!r}")
+
+
+def _check_dynamic_mixing(section: Dict[str, Any], source: str) -> None:
+    for key in ("noise_db_range", "speech_level_range"):
+        value = section[key]
+        if not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{source}: 'dynamic_mixing.{key}' must be a [low, high] pair of numbers, got {value!r}")
+        if value[0] > value[1]:
+            raise ConfigError(f"{source}: 'dynamic_mixing.{key}' must have low <= high, got {value!r}")
+    prob = section["rir_apply_prob"]
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+        raise ConfigError(f"{source}: 'dynamic_mixing.rir_apply_prob' must be a number in [0, 1], got {prob!r}")
+    if prob > 0 and not section["rir_scp"]:
+        raise ConfigError(f"{source}: 'dynamic_mixing.rir_apply_prob' is {prob} but 'dynamic_mixing.rir_scp' is not set")
+    for key in ("noise_scp", "rir_scp"):
+        if section[key] is not None and not isinstance(section[key], str):
+            raise ConfigError(f"{source}: 'dynamic_mixing.{key}' must be a path, got {section[key]!r}")
 
 
 def _problem(given: Dict[str, Any], overrides: List[str]) -> Optional[str]:

@@ -33,7 +33,8 @@ from mal.progress import ProgressLog
 from mal.train import distributed as dist_utils
 from mal.train.average import average_state_dicts
 from mal.train.config import ConfigError, config_differences, dump_config, expand_config
-from mal.train.dataset import SegmentDataset, UtteranceDataset, cycle_epoch_batches, train_loader, valid_loader
+from mal.train.dataset import UtteranceDataset, cycle_epoch_batches, train_loader, valid_loader
+from mal.train.dynamic_mixing import make_train_dataset
 from mal.train.expdir import ExpDir, metric_mode, update_best, write_log_csv
 from mal.train.optim import AMP_DTYPES, LRSchedule, build_optimizer
 from mal.train.precision import MixedPrecision, StepOutcome, cudnn_benchmark
@@ -138,7 +139,7 @@ class Trainer:
         conf, sr = self.config["batch"], self.config["sample_rate"]
         if conf["batch_size"] % self.ctx.world_size:
             raise ConfigError(f"batch.batch_size={conf['batch_size']} must be divisible by the {self.ctx.world_size} processes")
-        self.train_set = SegmentDataset(self.train_dir, sr, conf["segment_seconds"], seed=self.tc["seed"])
+        self.train_set = make_train_dataset(self.train_dir, sr, conf["segment_seconds"], self.config["dynamic_mixing"], self.tc["seed"])
         self.valid_set = UtteranceDataset(self.valid_dir, sr)
         per_process = conf["batch_size"] // self.ctx.world_size
         pin = self.ctx.device.type == "cuda"  # page-locked batches: the non_blocking copies overlap compute

@@ -19,19 +19,24 @@ RECIPE = Path(__file__).resolve().parents[2] / "egs" / "mini_offline"
 sys.path.insert(0, str(RECIPE / "local"))
 
 import corpus_plan  # noqa: E402
-import mixing  # noqa: E402
+import make_corpus  # noqa: E402
 import noises  # noqa: E402
+import real_speech  # noqa: E402
 import text_pool  # noqa: E402
+from mal.train import mixing  # noqa: E402
 
-SIZES = {"train": 12, "valid": 4, "test": 4, "test_ood": 4}
+SIZES = {"train": 12, "valid": 4, "test": 4, "test_ood": 4, "test_real": 4}
 SNR_RANGE = (-5.0, 15.0)
-KALDI_FILES = ("wav.scp", "spk1.scp", "noise1.scp", "utt2spk", "text", "utt2num_samples", "utt2category", "utt2snr")
+KALDI_FILES = ("wav.scp", "spk1.scp", "noise1.scp", "utt2spk", "utt2num_samples", "utt2category", "utt2snr", "utt2room")
+#: Sets whose utterances are all synthetic and so carry a transcript.
+TEXT_SETS = ("test_ood",)
+POOL_OPTIONS = ("--num_noise_clips", "2", "--num_train_rooms", "3")
 
 
 def run_data_sh(cwd: Path, *extra: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", LC_ALL="C")
     cmd = [str(RECIPE / "local" / "data.sh"), "--nj", "2", "--data_dir", "data", "--audio_dir", "audio",
-           "--snr_low", str(SNR_RANGE[0]), "--snr_high", str(SNR_RANGE[1])]
+           "--snr_low", str(SNR_RANGE[0]), "--snr_high", str(SNR_RANGE[1]), *POOL_OPTIONS]
     for name, count in SIZES.items():
         cmd += [f"--num_{name}", str(count)]
     cmd += extra  # later options win
@@ -68,7 +73,8 @@ def test_every_set_has_sorted_consistent_kaldi_files(corpus: Path) -> None:
         for utt, spk in tables["utt2spk"].items():
             assert utt.startswith(spk + "-"), f"{utt} is not prefixed by its speaker {spk}"
             assert utt in spk2utt[spk].split()
-        for utt, text in tables["text"].items():
+        assert (set_dir / "text").exists() == (name in TEXT_SETS), f"{name}: text only where every utterance is synthetic"
+        for utt, text in (read_scp(set_dir / "text") if name in TEXT_SETS else {}).items():
             words = text.split()
             assert 5 <= len(words) <= 11 and text == text.upper(), f"{name}/text {utt}: {text!r}"
         assert all(SNR_RANGE[0] <= float(v) <= SNR_RANGE[1] for v in tables["utt2snr"].values())
@@ -85,7 +91,7 @@ def test_audio_is_16k_pcm16_mono_and_noisy_is_clean_plus_noise(corpus: Path) -> 
             assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
             noisy, clean, noise = (data.audio(key, scp) for scp in ("wav.scp", "spk1.scp", "noise1.scp"))
             assert noisy.size == clean.size == noise.size == lengths[key]
-            assert 1.0 <= noisy.size / 16000 <= 8.0
+            assert 0.5 <= noisy.size / 16000 <= 10.0
             assert np.abs(noisy).max() < 0.99, f"{key}: mixture reaches full scale"
             assert np.abs(noisy - clean - noise).max() <= 1.01 * lsb, f"{key}: noisy != clean + noise"
             measured = mixing.snr_db(clean, noise)
@@ -94,23 +100,80 @@ def test_audio_is_16k_pcm16_mono_and_noisy_is_clean_plus_noise(corpus: Path) -> 
 
 
 def test_speakers_sentences_and_noise_kinds_do_not_cross_sets(corpus: Path) -> None:
-    speakers, texts, kinds = {}, {}, {}
+    speakers, kinds = {}, {}
     for name in SIZES:
         set_dir = corpus / "data" / name
         speakers[name] = set(read_scp(set_dir / "utt2spk").values())
-        texts[name] = set(read_scp(set_dir / "text").values())
         kinds[name] = set(read_scp(set_dir / "utt2category").values())
     names = list(SIZES)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             assert not speakers[a] & speakers[b], (a, b)
-            assert not texts[a] & texts[b], (a, b)
-    assert all(s.startswith("fl-") for n in ("train", "valid", "test") for s in speakers[n])
-    assert all(s.startswith("es-") for s in speakers["test_ood"])
-    assert not kinds["train"] & kinds["test_ood"]
+    assert all(s[:3] in ("fl-", "es-", "rk-", "rh-") for n in ("train", "valid", "test") for s in speakers[n])
+    assert any(s.startswith(("rk-", "rh-")) for s in speakers["train"]), "real speech is in training"
+    assert all(s.startswith("fe-") for s in speakers["test_ood"])
     assert kinds["test_ood"] <= set(noises.OOD_KINDS) and kinds["train"] <= set(noises.TRAIN_KINDS)
-    assert len(kinds["train"]) == len(noises.TRAIN_KINDS), "12 train utterances cover all 6 kinds"
-    assert "music" in kinds["train"], "a recorded noise kind is in training"
+    assert kinds["test_real"] <= set(noises.REAL_KINDS)
+    for held_out in ("test_ood", "test_real"):
+        assert not set(noises.TRAIN_KINDS) & kinds[held_out], held_out
+
+
+def test_test_real_holds_only_held_out_real_speakers_and_unseen_real_noise() -> None:
+    plans = corpus_plan.plan_corpus(corpus_plan.CorpusOptions(num_train=3000, num_test_real=200))
+    real = plans["test_real"]
+    held_out = set(corpus_plan.REAL_HELD_OUT["test_real"])
+    assert {u.speaker.id for u in real.utterances} == held_out, "every held-out speaker speaks, nobody else"
+    for name in ("train", "valid", "test"):
+        assert not held_out & ({s.id for s in plans[name].speakers} | {s.id for s, _ in plans[name].babble}), name
+    assert {u.noise_kind for u in real.utterances} == set(noises.REAL_KINDS)
+    assert all(kind in noises.RECORDED_SOURCES for kind in noises.REAL_KINDS), "test_real noise is recorded, not generated"
+    train_real = {s.id for s in plans["train"].speakers if isinstance(s, real_speech.RealSpeaker)}
+    assert len(train_real) >= 12 and all(u.room == -1 for u in real.utterances)
+
+
+def test_reverberation_reaches_the_stated_share() -> None:
+    options = corpus_plan.CorpusOptions(num_valid=400, num_test=400, num_test_ood=400, reverb_share=0.25)
+    plans = corpus_plan.plan_corpus(options, ["valid", "test", "test_ood", "train"])
+    for name in ("valid", "test", "test_ood"):
+        share = np.mean([u.room >= 0 for u in plans[name].utterances])
+        assert share == pytest.approx(0.25, abs=0.065), (name, share)  # 400 draws: 3 standard errors
+    assert all(u.room == -1 for u in plans["train"].utterances), "train is reverberated by dynamic mixing"
+
+
+def test_no_recipe_reads_asterisk_core_sounds(tmp_path: Path, monkeypatch) -> None:
+    """Build a tiny corpus in this process and record every file and folder it opens, lists or
+    globs (audit hook) and every file soundfile decodes."""
+    opened, recording = [], [True]  # audit hooks cannot be removed: the hook stops recording after the test
+    events = ("open", "glob.glob", "os.scandir", "os.listdir")
+
+    def hook(event: str, args: tuple) -> None:
+        if recording[0] and event in events and args and isinstance(args[0], (str, bytes, os.PathLike)):
+            opened.append(os.fsdecode(args[0]))
+
+    sys.addaudithook(hook)
+    soundfile_init = sf.SoundFile.__init__
+
+    def recording_init(self, file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)):
+            opened.append(os.fspath(file))
+        return soundfile_init(self, file, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "__init__", recording_init)
+    argv = ["--data_dir", str(tmp_path / "data"), "--audio_dir", str(tmp_path / "audio"), "--nj", "1", *POOL_OPTIONS,
+            "--num_train", "20", "--num_valid", "3", "--num_test", "3", "--num_test_ood", "2", "--num_test_real", "8"]
+    try:
+        assert make_corpus.main(argv) == 0
+    finally:
+        recording[0] = False
+    paths = opened
+    assert any("/usr/share/ktuberling/" in p for p in paths) and any("/usr/share/games/" in p for p in paths), "the hook sees reads"
+    assert not [p for p in paths if "/usr/share/asterisk/sounds" in p]
+    for path in [*RECIPE.rglob("*"), *(RECIPE.parents[1] / "tools" / "installers").glob("*.sh")]:
+        if path.is_file() and path.suffix in (".py", ".sh", ".yaml"):
+            text = path.read_text(errors="replace")
+            assert "/usr/share/asterisk/sounds" not in text, path
+            code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+            assert "asterisk-core-sounds" not in code, path
 
 
 def test_rerun_is_a_noop_and_an_incomplete_set_is_rebuilt_identically(corpus: Path) -> None:
@@ -118,13 +181,13 @@ def test_rerun_is_a_noop_and_an_incomplete_set_is_rebuilt_identically(corpus: Pa
     start = time.time()
     proc = run_data_sh(corpus)
     assert time.time() - start < 15
-    assert proc.stdout.count("skipping") == 4, proc.stdout
+    assert proc.stdout.count("skipping") == 6, proc.stdout  # 5 sets and the training pools
     assert snapshot(corpus) == before
 
     (corpus / "data" / "test" / ".done").unlink()  # as if the build had died before the marker
     (corpus / "audio" / "test" / "noisy" / "stale.wav").write_bytes(b"junk")
     proc = run_data_sh(corpus)
-    assert proc.stdout.count("skipping") == 3, proc.stdout
+    assert proc.stdout.count("skipping") == 5, proc.stdout
     after = snapshot(corpus)
     assert not (corpus / "audio" / "test" / "noisy" / "stale.wav").exists()
     assert {k: v[1] for k, v in after.items()} == {k: v[1] for k, v in before.items()}, "rebuild is deterministic"
@@ -133,7 +196,7 @@ def test_rerun_is_a_noop_and_an_incomplete_set_is_rebuilt_identically(corpus: Pa
 
 def test_changed_options_rebuild_only_the_changed_set(corpus: Path, tmp_path: Path) -> None:
     proc = run_data_sh(corpus, "--num_valid", "5")
-    assert "valid: 5 utterances" in proc.stdout and proc.stdout.count("skipping") == 3, proc.stdout
+    assert "valid: 5 utterances" in proc.stdout and proc.stdout.count("skipping") == 5, proc.stdout
     assert len(read_scp(corpus / "data" / "valid" / "wav.scp")) == 5
     run_data_sh(corpus)  # restore the fixture's size for any later test
 

@@ -1,20 +1,33 @@
 """Noise kinds for the offline corpus: recorded ones from Debian packages, the rest generated.
 
 Training (also valid/test) kinds:
-  music   recorded: asterisk-moh-opsound-wav music-on-hold tracks (8 kHz, upsampled)
-  babble  3-6 talkers built from the set's own synthetic speakers (never the target speaker)
+  music      recorded: asterisk-moh-opsound-wav music-on-hold tracks (8 kHz, upsampled)
+  machinery  recorded: lincity-ng-data city sounds (factories, mines, traffic, building sites)
+  battle     recorded: wesnoth-1.16-data sound effects (weapons, creatures, spells)
+  effects    recorded: hedgewars-data sound effects (explosions, water, tools)
+  weapons    recorded: openarena-data weapon, item and door sounds
+  babble     3-6 talkers built from the set's own speakers (never the target speaker)
   white, pink, brown   coloured Gaussian noise (1/f^0, 1/f, 1/f^2 power)
-  hum     mains hum: 50 or 60 Hz with random harmonics up to ~3 kHz and slow amplitude wobble
+  hum        mains hum: 50 or 60 Hz with random harmonics up to ~3 kHz and slow amplitude wobble
 test_ood kinds (never in training):
-  alerts  recorded: sound-theme-freedesktop event sounds (bells, phones, alarms) in sequence
-  chatter recorded: a real human voice (asterisk-core-sounds-en-wav prompts, 8 kHz), 2 streams
-  siren   generated: wailing/yelping frequency-modulated tone with harmonics
+  alerts     recorded: sound-theme-freedesktop event sounds (bells, phones, alarms) in sequence
+  horns      recorded: wesnoth-1.16-data horn signals
+  siren      generated: wailing/yelping frequency-modulated tone with harmonics
+test_real kinds (real recordings, never in training):
+  nature     recorded: wesnoth-1.16-data ambient loops (birds, wind, water)
+  vehicles   recorded: warzone2100-data vehicle and building sounds
+  radio      recorded: warzone2100-data spoken mission messages (a real voice as interference)
+  footsteps  recorded: openarena-data footsteps on many floors
 
+Files inside game archives (zip: .pk3, .wz) are named ``zip:ARCHIVE!MEMBER``.
 Every generator returns ``n`` float32 samples at the context's rate with unit RMS.
 """
 from __future__ import annotations
 
 import glob
+import io
+import re
+import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -24,15 +37,28 @@ import soundfile as sf
 import soxr
 from scipy.fft import next_fast_len
 
-TRAIN_KINDS = ("babble", "brown", "hum", "music", "pink", "white")
-OOD_KINDS = ("alerts", "chatter", "siren")
+TRAIN_KINDS = ("babble", "battle", "brown", "effects", "hum", "machinery", "music", "pink", "weapons", "white")
+OOD_KINDS = ("alerts", "horns", "siren")
+REAL_KINDS = ("footsteps", "nature", "radio", "vehicles")
+OPENARENA = "/usr/share/games/openarena/baseoa"
+WARZONE = "/usr/share/games/warzone2100/base.wz"
+WESNOTH = "/usr/share/games/wesnoth/1.16/data/core/sounds"
 
 #: Recorded kinds -> (file glob, Debian package that ships the files).
 RECORDED_SOURCES = {
     "music": ("/usr/share/asterisk/moh/*.wav", "asterisk-moh-opsound-wav"),
     "alerts": ("/usr/share/sounds/freedesktop/stereo/*.oga", "sound-theme-freedesktop"),
-    "chatter": ("/usr/share/asterisk/sounds/en_US_f_Allison/**/*.wav", "asterisk-core-sounds-en-wav"),
+    "machinery": ("/usr/share/games/lincity-ng/sounds/*.wav", "lincity-ng-data"),
+    "battle": (f"{WESNOTH}/*.[ow][ga][gv]", "wesnoth-1.16-data"),
+    "horns": (f"{WESNOTH}/horn-signals/*", "wesnoth-1.16-data"),
+    "nature": (f"{WESNOTH}/ambient/*", "wesnoth-1.16-data"),
+    "effects": ("/usr/share/games/hedgewars/Data/Sounds/*.ogg", "hedgewars-data"),
+    "weapons": (f"zip:{OPENARENA}/pak0.pk3!sound/(weapons|items|movers)/", "openarena-data"),
+    "footsteps": (f"zip:{OPENARENA}/pak0.pk3!sound/player/footsteps/", "openarena-data"),
+    "vehicles": (f"zip:{WARZONE}!audio/sfx/(vehicle|building)/", "warzone2100-data"),
+    "radio": (f"zip:{WARZONE}!audio/memressp/", "warzone2100-data"),
 }
+AUDIO_MEMBER = re.compile(r"\.(wav|ogg|oga)$", re.IGNORECASE)
 
 
 class NoiseError(RuntimeError):
@@ -53,7 +79,7 @@ class NoiseContext:
 def recorded_files(kind: str) -> List[str]:
     """Sorted files of a recorded kind; NoiseError naming the Debian package when absent."""
     pattern, package = RECORDED_SOURCES[kind]
-    files = sorted(glob.glob(pattern, recursive=True))
+    files = _archive_members(pattern) if pattern.startswith("zip:") else sorted(glob.glob(pattern, recursive=True))
     if not files:
         raise NoiseError(
             f"noise kind '{kind}' needs files {pattern} from the Debian package '{package}': "
@@ -79,9 +105,29 @@ def _unit_rms(x: np.ndarray, kind: str) -> np.ndarray:
     return (x / rms).astype(np.float32)
 
 
+def _archive_members(pattern: str) -> List[str]:
+    """``zip:ARCHIVE!MEMBER`` names of the audio members of ``zip:ARCHIVE!REGEX`` (none when absent)."""
+    archive, regex = pattern[len("zip:"):].split("!", 1)
+    try:
+        with zipfile.ZipFile(archive) as z:
+            names = z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return []
+    return [f"zip:{archive}!{n}" for n in sorted(names) if re.match(regex, n) and AUDIO_MEMBER.search(n)]
+
+
+def _open(path: str):
+    """A path, or the bytes of a ``zip:ARCHIVE!MEMBER``, for soundfile."""
+    if not path.startswith("zip:"):
+        return path
+    archive, member = path[len("zip:"):].split("!", 1)
+    with zipfile.ZipFile(archive) as z:
+        return io.BytesIO(z.read(member))
+
+
 def _read_mono(path: str, sample_rate: int, start: int = 0, frames: int = -1) -> np.ndarray:
     try:
-        data, rate = sf.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
+        data, rate = sf.read(_open(path), start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises several types for bad files
         raise NoiseError(f"{path}: cannot read recorded noise: {e}") from None
     data = data.mean(axis=1)
@@ -207,21 +253,41 @@ def alerts(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
     return _sequence(rng, n, ctx, recorded_files("alerts"), max_gap_s=0.3)
 
 
-def chatter(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
-    """Two overlapping streams of recorded human telephone prompts."""
-    files = recorded_files("chatter")
-    return _sequence(rng, n, ctx, files, 0.2) + _sequence(rng, n, ctx, files, 0.2) * rng.uniform(0.5, 1.0)
+def _recorded_sequence(kind: str, max_gap_s: float) -> Callable[[np.random.Generator, int, NoiseContext], np.ndarray]:
+    def generate(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+        return _sequence(rng, n, ctx, recorded_files(kind), max_gap_s)
+
+    generate.__name__ = kind
+    return generate
+
+
+def _layered(kind: str, max_gap_s: float) -> Callable[[np.random.Generator, int, NoiseContext], np.ndarray]:
+    """Two overlapping streams of a recorded kind (a busier scene than one stream)."""
+    def generate(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+        files = recorded_files(kind)
+        return _sequence(rng, n, ctx, files, max_gap_s) + _sequence(rng, n, ctx, files, max_gap_s) * rng.uniform(0.3, 1.0)
+
+    generate.__name__ = kind
+    return generate
 
 
 NOISE_KINDS: Dict[str, Callable[[np.random.Generator, int, NoiseContext], np.ndarray]] = {
     "alerts": alerts,
     "babble": babble,
+    "battle": _layered("battle", 0.3),
     "brown": brown,
-    "chatter": chatter,
+    "effects": _layered("effects", 0.3),
+    "footsteps": _recorded_sequence("footsteps", 0.15),
+    "horns": _recorded_sequence("horns", 0.5),
     "hum": hum,
+    "machinery": _layered("machinery", 0.1),
     "music": music,
+    "nature": _layered("nature", 0.0),
     "pink": pink,
+    "radio": _recorded_sequence("radio", 0.3),
     "siren": siren,
+    "vehicles": _layered("vehicles", 0.1),
+    "weapons": _layered("weapons", 0.4),
     "white": white,
 }
 

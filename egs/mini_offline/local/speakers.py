@@ -6,8 +6,8 @@ rms ignores it, so its pitch is moved by resampling instead), rate with ``--setf
 duration_stretch``, and timbre with a vocal-tract "warp": the voice is synthesised slower and
 resampled, which scales pitch and formants together, and the f0 target compensates the pitch.
 
-``test_ood`` speakers come from ``espeak-ng`` (accents x voice variants x ``-s`` speed x ``-p``
-pitch), a synthesizer the training data never contains.
+``espeak-ng`` speakers (accents x voice variants x ``-s`` speed x ``-p`` pitch) join them in
+training. ``test_ood`` speakers come from Festival (``text2wave``), a synthesizer training never hears.
 """
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ def _synthesize_to_array(cmd_for: Callable[[str], List[str]], what: str, sample_
     os.close(fd)
     try:
         _run(cmd_for(path), what)
+        if os.path.getsize(path) == 0:  # text2wave exits 0 after some errors, having written nothing
+            raise SynthesisError(f"{what}: {cmd_for(path)[0]} wrote no audio")
         wav, rate = sf.read(path, dtype="float32", always_2d=True)
     finally:
         os.unlink(path)
@@ -162,3 +164,50 @@ def split_speakers(
         groups[name] = shuffled[start:end]
         start = end
     return groups
+
+
+#: Festival voices of test_ood (Debian festvox-* packages). kal_diphone is left out: it is the
+#: same diphone database as flite's kal, which training hears.
+#: The Italian diphone voices (festvox-ita*) fail on some English sentences, so they are not used.
+FESTIVAL_VOICES = ("ked_diphone", "cmu_us_slt_arctic_hts", "upc_ca_ona_hts")
+FESTIVAL_RATES = (0.85, 1.0, 1.15)
+FESTIVAL_WARPS = (0.93, 1.0, 1.07)
+
+
+@dataclass(frozen=True)
+class FestivalSpeaker:
+    """A Festival voice at a duration stretch (rate) and vocal-tract warp (resampling)."""
+
+    voice: str
+    rate: float = 1.0
+    warp: float = 1.0
+
+    @property
+    def id(self) -> str:
+        return f"fe-{self.voice.replace('_', '')}-r{round(self.rate * 100):03d}-w{round(self.warp * 100):03d}"
+
+    @property
+    def synthesizer(self) -> str:
+        return "festival"
+
+    def synthesize(self, text: str, sample_rate: int) -> np.ndarray:
+        fd, text_path = tempfile.mkstemp(suffix=".txt", prefix="mal_festival_")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        try:
+            cmd_for = lambda out: [  # noqa: E731
+                "text2wave", "-eval", f"(voice_{self.voice})",
+                "-eval", f"(Parameter.set 'Duration_Stretch {self.rate * self.warp:.4f})", "-o", out, text_path,
+            ]
+            wav = _synthesize_to_array(cmd_for, f"speaker {self.id}, sentence {text!r}", sample_rate)
+        finally:
+            os.unlink(text_path)
+        if self.warp != 1.0:
+            wav = soxr.resample(wav, sample_rate, sample_rate / self.warp, quality="HQ").astype(np.float32)
+        return wav
+
+
+def festival_speakers() -> List[FestivalSpeaker]:
+    """Every Festival speaker of the grid (sorted by id)."""
+    grid = itertools.product(FESTIVAL_VOICES, FESTIVAL_RATES, FESTIVAL_WARPS)
+    return sorted((FestivalSpeaker(*combo) for combo in grid), key=lambda s: s.id)
