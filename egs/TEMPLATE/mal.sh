@@ -88,6 +88,10 @@ while IFS= read -r line; do  # an option whose default is a whole number takes o
 done < <(sed -n '/^#<options>/,/^#<\/options>/p' "${BASH_SOURCE[0]}")
 [ "${stage}" -ge 1 ] && [ "${stage}" -le "${last_stage}" ] || die "--stage ${stage}: no such stage (the stages are 1-${last_stage})"
 [ "${stop_stage}" -ge "${stage}" ] || die "--stop_stage ${stop_stage} is before --stage ${stage}: no stage would run"
+[ "${stop_stage}" -le "${last_stage}" ] || stop_stage=${last_stage}
+if [ "${stage}" -eq 7 ] && [ "${stop_stage}" -eq 7 ] && [ "${self_consistency_passes}" -eq 0 ]; then
+    die "--stage 7 --stop_stage 7 with --self_consistency_passes 0: no stage would run"
+fi
 [ -n "${tag}" ] || tag=$(basename "${train_config}" .yaml)
 exp="${expdir}/${tag}"
 mkdir -p "${exp}/log"

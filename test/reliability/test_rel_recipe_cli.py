@@ -41,6 +41,7 @@ def error_at(stderr: str) -> tuple:
     (["--stage", "5", "--stop_stage", "3"], "--stop_stage 3 is before --stage 5: no stage would run"),
     (["--stage", "five"], "--stage takes a whole number, got 'five'"),
     (["--nj", "2x", "--stage", "5"], "--nj takes a whole number, got '2x'"),
+    (["--stage", "7", "--stop_stage", "7", "--self_consistency_passes", "0"], "no stage would run"),
 ])
 def test_impossible_stages_are_refused_before_anything_runs(tmp_path, args, expected):
     recipe = make_recipe(tmp_path)
@@ -97,5 +98,8 @@ def test_replay_file_records_the_full_command_and_replays_it(tmp_path):
     res = subprocess.run(["bash", str(replay)], cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Successfully finished stages 5-5" in res.stdout + res.stderr
+    (recipe / "exp/warmup/warmup/config.yaml").write_text("model: {name: tiny, conf: {channels: 4, depth: 2}}\n")
+    res = mal_sh(recipe, "--stage", "8", "--stop_stage", "100", "--pack_system", "warmup")  # beyond 8: up to the last
+    assert "Successfully finished stages 8-8" in res.stdout + res.stderr, res.stdout + res.stderr
     for system in ("warmup", "mal"):
         assert len((enhanced / "test" / system / "wav.scp").read_text().splitlines()) == 6
