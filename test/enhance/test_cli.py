@@ -1,7 +1,6 @@
 """mal-enhance end to end: data-dir mode, key-file subset, one-file mode, skip/resume, bad input."""
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +15,7 @@ from mal.bin.enhance import main
 from mal.io import read_scp, write_wav
 from mal.models import MODEL_REGISTRY, build_model
 from mal.models.checkpoint import model_record, save_checkpoint
+from mal.models.pack import pack_model
 
 RATES = {"u1": 16000, "u2": 16000, "u3": 8000, "u4": 16000}
 
@@ -161,16 +161,7 @@ def test_multichannel_input_is_named(setup, tmp_path, capsys):
     assert "'stereo'" in capsys.readouterr().err
 
 
-def _registered_models():
-    names = []
-    for name, target in sorted(MODEL_REGISTRY.items()):
-        module = target.split(":")[0]
-        present = importlib.util.find_spec(module) is not None
-        names.append(pytest.param(name, marks=pytest.mark.skipif(not present, reason=f"{module} not written yet")))
-    return names
-
-
-@pytest.mark.parametrize("name", _registered_models())
+@pytest.mark.parametrize("name", sorted(MODEL_REGISTRY))
 def test_silent_and_clipped_input_enhance_without_nan(name, tmp_path):
     model = save_model(tmp_path / "m.pth", name)
     t = np.arange(16000) / 16000
@@ -191,7 +182,6 @@ def test_silent_and_clipped_input_enhance_without_nan(name, tmp_path):
         assert len(y) == 16000 and np.all(np.isfinite(y))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mal.models.tfmask") is None, reason="tfmask not written yet")
 def test_cli_streaming_equals_offline_for_causal_tfmask(setup, tmp_path):
     root, _ = setup
     model = save_model(tmp_path / "tf.pth", "tfmask", causal=True)
@@ -212,11 +202,10 @@ def test_streaming_a_non_causal_model_fails_clearly(setup, tmp_path, capsys):
 
 
 def test_packed_archive_enhances_like_its_checkpoint(setup, tmp_path, monkeypatch):
-    pack = pytest.importorskip("mal.models.pack")
     root, model = setup
     monkeypatch.setenv("MAL_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "config.yaml").write_text("sample_rate: 16000\nmodel: {name: tiny, conf: {channels: 4}}\n")
-    archive = pack.pack_model(model, tmp_path / "config.yaml", tmp_path / "model.tar.gz")
+    archive = pack_model(model, tmp_path / "config.yaml", tmp_path / "model.tar.gz")
     for name, m in (("pth", model), ("tar", archive)):
         assert main(["--model", str(m), str(root / "in" / "u1.wav"), str(tmp_path / f"{name}.wav")]) == 0
     np.testing.assert_array_equal(read(tmp_path / "tar.wav")[0], read(tmp_path / "pth.wav")[0])

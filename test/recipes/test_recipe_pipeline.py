@@ -40,10 +40,6 @@ CONFIGS = {
                      "train": {"max_epochs": 2, "max_steps": 2, "steps_per_epoch": 1}},
 }
 
-pytestmark = pytest.mark.skipif(shutil.which("flite") is None or shutil.which("espeak-ng") is None,
-                                reason="flite/espeak-ng not installed (make -C tools debian)")
-
-
 def _make_recipe(root: Path) -> Path:
     recipe = root / "recipe"
     (recipe / "conf").mkdir(parents=True)
@@ -68,6 +64,9 @@ def _run(recipe: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
 
 @pytest.fixture(scope="module")
 def recipe_run(tmp_path_factory):
+    """The recipe's stages 1-8 at a tiny size (its data comes from the flite and espeak-ng voices)."""
+    if shutil.which("flite") is None or shutil.which("espeak-ng") is None:
+        pytest.skip("flite/espeak-ng not installed (make -C tools debian)")
     recipe = _make_recipe(tmp_path_factory.mktemp("mini"))
     audio = recipe / "downloads"
     _run(recipe, "--local_data_opts",
