@@ -39,6 +39,7 @@ ENTRY_POINTS = {
     "mal-pack-model": "mal.bin.pack_model:main",
     "mal-self-consistency": "mal.bin.self_consistency:main",
     "mal-asr-score": "mal.bin.asr_score:main",
+    "mal-export": "mal.bin.export:main",
 }
 
 setup(

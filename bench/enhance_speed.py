@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Real-time factor of enhancement on ONE CPU thread, offline and streaming where supported.
+"""Real-time factor of enhancement on ONE CPU thread, offline and streaming where supported,
+in PyTorch and, exported with mal-export, in onnxruntime.
 
     python bench/enhance_speed.py [--seconds 10] [--config conf/x.yaml ...] [--repeats 3]
 
@@ -9,6 +10,9 @@ RTF = processing time / audio duration (best of ``--repeats``), as wall-clock ti
 this process's CPU time: with one thread, CPU time is what the wall time would be on an idle
 core, so it stays meaningful on a machine shared with other jobs (the wall RTF then grows).
 Offline uses the mal-enhance defaults (10 s chunks, 1 s overlap), streaming feeds 16 ms blocks.
+The ONNX columns run the exported offline graph on the whole signal and the streaming graph
+(causal TFMaskNet) with the same blocks; "-" where a form does not exist or onnxruntime is
+not installed (``pip install 'mal[export]'``).
 Prints a Markdown table; the default model's offline CPU RTF is checked against ``--target``.
 """
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 import yaml
 
 from mal.enhance.chunked import enhance_chunked
-from mal.enhance.streaming import enhance_streaming
+from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS, enhance_streaming
 from mal.models import MODEL_REGISTRY, build_model, model_class
 
 
@@ -38,6 +42,8 @@ class Row:
     streaming_rtf: Optional[float]
     streaming_cpu_rtf: Optional[float]
     is_default: bool
+    onnx_offline_cpu_rtf: Optional[float] = None
+    onnx_streaming_cpu_rtf: Optional[float] = None
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> Tuple[float, float]:
@@ -61,7 +67,32 @@ def bench_model(label: str, name: str, conf: dict, wav: np.ndarray, repeats: int
     if model.causal and getattr(model, "supports_streaming", False):
         streaming = [t / seconds for t in best_time(lambda: enhance_streaming(model, wav), repeats)]
     params = sum(p.numel() for p in model.parameters())
-    return Row(label, params, offline[0], offline[1], streaming[0], streaming[1], is_default)
+    onnx = onnx_rtfs(model, wav, repeats)
+    return Row(label, params, offline[0], offline[1], streaming[0], streaming[1], is_default, *onnx)
+
+
+def onnx_rtfs(model: torch.nn.Module, wav: np.ndarray, repeats: int) -> Tuple[Optional[float], Optional[float]]:
+    """CPU RTF of the exported offline and streaming forms in onnxruntime (None where absent)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None, None
+    from mal.export.graphs import UnsupportedForm
+    from mal.export.onnx_export import export_offline_onnx, export_streaming_onnx
+    from mal.export.runtime import OnnxOffline, OnnxStreamer
+
+    seconds = len(wav) / model.sample_rate
+    data, _ = export_offline_onnx(model, model.valid_length(len(wav)))
+    offline = OnnxOffline(data)
+    padded = np.pad(wav, (0, model.valid_length(len(wav)) - len(wav)))
+    offline_rtf = best_time(lambda: offline.run(padded), repeats)[1] / seconds
+    try:
+        stream_data = export_streaming_onnx(model)
+    except UnsupportedForm:
+        return offline_rtf, None
+    block = int(round(DEFAULT_BLOCK_SECONDS * model.sample_rate))
+    streaming_rtf = best_time(lambda: OnnxStreamer(stream_data).run(wav, block), repeats)[1] / seconds
+    return offline_rtf, streaming_rtf
 
 
 def has_causal_option(name: str) -> bool:
@@ -106,8 +137,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     print(f"Enhancement speed, 1 CPU thread, {args.seconds:g} s of 16 kHz audio, best of {args.repeats}")
     print()
-    print("| model | params | offline RTF (CPU) | offline RTF (wall) | streaming RTF (CPU) | streaming RTF (wall) | target |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("| model | params | offline RTF (CPU) | offline RTF (wall) | streaming RTF (CPU) | streaming RTF (wall) "
+          "| ONNX offline RTF (CPU) | ONNX streaming RTF (CPU) | target |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     ok = True
     for r in rows:
         def fmt(v: Optional[float]) -> str:
@@ -120,7 +152,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             target = f"<= {args.target:g}: {'met' if met else 'MISSED'}"
         print(
             f"| {r.label} | {r.params / 1e6:.3f} M | {fmt(r.offline_cpu_rtf)} | {fmt(r.offline_rtf)} "
-            f"| {fmt(r.streaming_cpu_rtf)} | {fmt(r.streaming_rtf)} | {target} |"
+            f"| {fmt(r.streaming_cpu_rtf)} | {fmt(r.streaming_rtf)} | {fmt(r.onnx_offline_cpu_rtf)} "
+            f"| {fmt(r.onnx_streaming_cpu_rtf)} | {target} |"
         )
     return 0 if ok else 1
 

@@ -35,9 +35,9 @@ class TFMaskNet(AbsSEModel):
     ``encode`` returns ``[conv 1 .. conv N ([B, C, frames, bins]), recurrent output ([B, H, frames])]``.
 
     Default size (n_fft 512, channels [8, 16, 32], rnn_hidden 192): 0.64 M parameters causal,
-    0.93 M non-causal; about 5 ms (causal) / 8 ms (non-causal) of one CPU thread per second
-    of 16 kHz audio. When causal it streams (``streamer()``) with an algorithmic latency of
-    ``n_fft - 1`` samples (32 ms at 16 kHz).
+    0.93 M non-causal; its CPU cost per second of audio: bench/README.md, "Numbers the code
+    refers to" (bench/enhance_speed.py). When causal it streams (``streamer()``) with an
+    algorithmic latency of ``n_fft - 1`` samples (32 ms at 16 kHz).
     """
 
     def __init__(
@@ -148,8 +148,13 @@ class TFMaskNet(AbsSEModel):
 
     def features(self, spec: torch.Tensor) -> torch.Tensor:
         """complex [B, bins, frames] -> real [B, len(features), frames, bins]."""
-        spec = spec.transpose(1, 2) * self.feature_gain
-        power = spec.real.square() + spec.imag.square() + 1e-8
+        spec = spec.transpose(1, 2)
+        return self.features_from(spec.real, spec.imag)
+
+    def features_from(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        """The STFT's real and imaginary parts [B, frames, bins] -> [B, len(features), frames, bins]."""
+        real, imag = real * self.feature_gain, imag * self.feature_gain
+        power = real.square() + imag.square() + 1e-8
         out = []
         for kind in self.feature_kinds:
             if kind == "compressed":
@@ -260,12 +265,7 @@ class TFMaskStreamer:
     def _process(self, count: int) -> None:
         """Enhance the next ``count`` frames and overlap-add them."""
         span = (count - 1) * self.hop + self.n_fft
-        frames = self.input[:span].unfold(0, self.n_fft, self.hop)  # [count, n_fft]
-        spec = torch.fft.rfft(frames * self.window, dim=-1).T.unsqueeze(0)  # [1, bins, count]
-        model = self.model
-        conv_outs, bottleneck, self.state = model.encode_frames(model.features(spec), self.state)
-        enhanced = model.apply_mask(spec, model.decode_frames(conv_outs, bottleneck))[0].T  # [count, bins]
-        out = torch.fft.irfft(enhanced, n=self.n_fft, dim=-1) * self.window
+        out = self.enhance_frames(self.input[:span].unfold(0, self.n_fft, self.hop))
         offset = self.next_frame * self.hop - self.ola_start
         size = offset + span
         self.ola = F.pad(self.ola, (0, size - self.ola.numel()))
@@ -274,6 +274,15 @@ class TFMaskStreamer:
         self.envelope[offset:] += self._overlap_add(self.window.square().unsqueeze(1).expand(-1, count), span)
         self.input = self.input[count * self.hop :]
         self.next_frame += count
+
+    def enhance_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Raw frames [count, n_fft] -> enhanced, windowed synthesis frames [count, n_fft] (the
+        network's part of a step; it carries the recurrent state and conv caches)."""
+        spec = torch.fft.rfft(frames * self.window, dim=-1).T.unsqueeze(0)  # [1, bins, count]
+        model = self.model
+        conv_outs, bottleneck, self.state = model.encode_frames(model.features(spec), self.state)
+        enhanced = model.apply_mask(spec, model.decode_frames(conv_outs, bottleneck))[0].T  # [count, bins]
+        return torch.fft.irfft(enhanced, n=self.n_fft, dim=-1) * self.window
 
     def _overlap_add(self, columns: torch.Tensor, span: int) -> torch.Tensor:
         """[n_fft, count] frames -> [span] overlap-added signal (as torch.istft does it)."""

@@ -1,0 +1,1 @@
+"""Export trained models for deployment: ONNX (and TorchScript), offline and streaming forms."""

@@ -1,0 +1,141 @@
+"""Write a model's offline or streaming form as an ONNX file (and TorchScript where it works).
+
+Every file is checked right after writing: onnxruntime (or torch.jit.load) runs it on random
+input and its output must match PyTorch's within ``tolerance``; a file that does not is
+removed and the export fails. The ONNX metadata records what a runtime needs: ``form``,
+``sample_rate``, ``length`` (samples per call of an offline graph; 0: any), and for the
+streaming form ``n_fft``, ``hop_length``, ``window`` and the state shapes.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Dict, List, Tuple, Union
+
+import numpy as np
+import torch
+
+from mal.export.graphs import ExportError, TFMaskFrameStep, offline_graph, streaming_graph
+from mal.models.abs_model import AbsSEModel
+
+PathLike = Union[str, os.PathLike]
+FORMS = ("offline", "streaming")
+OPSET = 17
+TOLERANCE = 1e-4
+
+
+def _export(module: torch.nn.Module, args: Tuple[torch.Tensor, ...], names: List[str], outputs: List[str],
+            dynamic: Dict[str, Dict[int, str]]) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about Python values; the check below decides
+        torch.onnx.export(module, args, buffer, dynamo=False, input_names=names, output_names=outputs,
+                          dynamic_axes=dynamic, opset_version=OPSET)
+    return buffer.getvalue()
+
+
+def _session(data: bytes):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 4
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def _max_error(session, module: torch.nn.Module, args: Tuple[torch.Tensor, ...]) -> float:
+    feed = {i.name: a.numpy() for i, a in zip(session.get_inputs(), args)}
+    got = session.run(None, feed)
+    with torch.no_grad():
+        want = module(*args)
+    want = want if isinstance(want, tuple) else (want,)
+    return max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want))
+
+
+def _with_metadata(data: bytes, meta: Dict[str, object]) -> bytes:
+    import onnx
+
+    proto = onnx.load_from_string(data)
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    return proto.SerializeToString()
+
+
+def export_offline_onnx(model: AbsSEModel, length: int, tolerance: float = TOLERANCE) -> Tuple[bytes, int]:
+    """ONNX bytes of the offline form, and the samples per call (0 when any length works)."""
+    graph = offline_graph(model).eval()
+    generator = torch.Generator().manual_seed(0)
+    example = (0.05 * torch.randn(2, length, generator=generator),)
+    dynamic = {"noisy": {0: "batch", 1: "time"}, "enhanced": {0: "batch", 1: "time"}}
+    data = _export(graph, example, ["noisy"], ["enhanced"], dynamic)
+    other = (0.05 * torch.randn(1, length + 1013, generator=generator),)
+    try:
+        dynamic_ok = _max_error(_session(data), graph, other) <= tolerance
+    except Exception:  # onnxruntime refuses the other length: sizes were traced as constants
+        dynamic_ok = False
+    if not dynamic_ok:  # fix the length
+        del dynamic["noisy"][1], dynamic["enhanced"][1]
+        data = _export(graph, example, ["noisy"], ["enhanced"], dynamic)
+        fixed = length
+    else:
+        fixed = 0
+    error = _max_error(_session(data), graph, example)
+    if error > tolerance:
+        raise ExportError(f"{type(model).__name__}: ONNX output differs from PyTorch by {error:.3g} (> {tolerance})")
+    return _with_metadata(data, {"form": "offline", "sample_rate": int(model.sample_rate), "length": fixed}), fixed
+
+
+def export_streaming_onnx(model: AbsSEModel, tolerance: float = TOLERANCE) -> bytes:
+    """ONNX bytes of the streaming form (one or more STFT frames per call, state explicit)."""
+    step: TFMaskFrameStep = streaming_graph(model).eval()
+    state = step.initial_state()
+    names = [f"state{i}" for i in range(len(state))]
+    generator = torch.Generator().manual_seed(0)
+    frames = 0.05 * torch.randn(3, model.n_fft, generator=generator)
+    dynamic = {"frames": {0: "count"}, "out_frames": {0: "count"}}
+    data = _export(step, (frames, *state), ["frames", *names], ["out_frames", *[n + "_out" for n in names]], dynamic)
+    session = _session(data)
+    error = max(_max_error(session, step, (frames[:count], *[s + 0.1 for s in state])) for count in (1, 3))
+    if error > tolerance:
+        raise ExportError(f"{type(model).__name__}: streaming ONNX output differs from PyTorch by {error:.3g} (> {tolerance})")
+    window = "sqrt_hann" if torch.allclose(model.window.square().sum(), torch.hann_window(model.n_fft).sum()) else "hann"
+    meta = {"form": "streaming", "sample_rate": int(model.sample_rate), "n_fft": model.n_fft, "hop_length": model.hop_length,
+            "window": window, "state_shapes": [list(s) for s in step.state_shapes]}
+    return _with_metadata(data, meta)
+
+
+def _traced_error(traced, graph: torch.nn.Module, example: torch.Tensor) -> float:
+    try:
+        return float((traced(example) - graph(example)).abs().max())
+    except RuntimeError:  # a shape the trace fixed
+        return float("inf")
+
+
+def export_torchscript(model: AbsSEModel, length: int, tolerance: float = TOLERANCE) -> Tuple[bytes, int]:
+    """TorchScript (traced) of the offline form, and its samples per call (0: any length)."""
+    graph = offline_graph(model).eval()
+    generator = torch.Generator().manual_seed(1)
+    example = 0.05 * torch.randn(2, length, generator=generator)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(graph, (example,), check_trace=False)
+        error = _traced_error(traced, graph, example)
+        fixed = 0 if _traced_error(traced, graph, 0.05 * torch.randn(1, length + 1013, generator=generator)) <= tolerance else length
+    if error > tolerance:
+        raise ExportError(f"{type(model).__name__}: TorchScript output differs from PyTorch by {error:.3g} (> {tolerance})")
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer, _extra_files={"mal.json": json.dumps({"sample_rate": int(model.sample_rate), "length": fixed})})
+    return buffer.getvalue(), fixed
+
+
+def write_bytes(path: PathLike, data: bytes) -> Path:
+    from mal.io.atomic import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path

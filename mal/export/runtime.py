@@ -1,0 +1,92 @@
+"""Run exported ONNX files with onnxruntime: the offline form on whole signals, the streaming
+form block by block (framing and overlap-add as TFMaskStreamer, the network in onnxruntime)."""
+from __future__ import annotations
+
+import json
+import os
+from types import SimpleNamespace
+from typing import Any, Dict, List, Union
+
+import numpy as np
+import torch
+
+from mal.models.tfmask import TFMaskStreamer
+
+PathLike = Union[str, os.PathLike]
+
+
+def open_session(path: Union[PathLike, bytes], num_threads: int = 1):
+    """An onnxruntime CPU session on ``path`` (or the file's bytes) with ``num_threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    source = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def metadata(session) -> Dict[str, Any]:
+    """The mal metadata an exported file carries (see mal.export.onnx_export)."""
+    return {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
+
+
+class OnnxOffline:
+    """The offline form: ``run(noisy [B, T] or [T])`` -> enhanced, same shape.
+
+    A graph with a fixed ``length`` runs on consecutive pieces of that length, the last one
+    zero-padded (so its end can differ from PyTorch's output on the unpadded signal).
+    """
+
+    def __init__(self, path: Union[PathLike, bytes], num_threads: int = 1):
+        self.session = open_session(path, num_threads)
+        meta = metadata(self.session)
+        if meta.get("form") != "offline":
+            raise ValueError(f"{path!s:.80}: not an offline mal export (form {meta.get('form')!r})")
+        self.sample_rate, self.length = int(meta["sample_rate"]), int(meta["length"])
+        self.input = self.session.get_inputs()[0].name
+
+    def _call(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    def run(self, noisy: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(noisy, dtype=np.float32))
+        if not self.length:
+            out = self._call(x)
+        else:
+            pieces = []
+            for start in range(0, x.shape[1], self.length):
+                piece = x[:, start : start + self.length]
+                pad = self.length - piece.shape[1]
+                pieces.append(self._call(np.pad(piece, ((0, 0), (0, pad))))[:, : self.length - pad])
+            out = np.concatenate(pieces, axis=1) if pieces else np.zeros_like(x)
+        return out.reshape(np.shape(noisy))
+
+
+class OnnxStreamer(TFMaskStreamer):
+    """A TFMaskStreamer whose network step runs in onnxruntime (the streaming form)."""
+
+    def __init__(self, path: Union[PathLike, bytes], num_threads: int = 1):
+        self.session = open_session(path, num_threads)
+        meta = metadata(self.session)
+        if meta.get("form") != "streaming":
+            raise ValueError(f"{path!s:.80}: not a streaming mal export (form {meta.get('form')!r})")
+        n_fft = int(meta["n_fft"])
+        window = torch.hann_window(n_fft, periodic=True)
+        window = window.sqrt() if meta["window"] == "sqrt_hann" else window
+        super().__init__(SimpleNamespace(n_fft=n_fft, hop_length=int(meta["hop_length"]), window=window))
+        self.sample_rate = int(meta["sample_rate"])
+        self.names = [i.name for i in self.session.get_inputs()]
+        self.onnx_state: List[np.ndarray] = [np.zeros(s, np.float32) for s in meta["state_shapes"]]
+
+    def enhance_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        feed = dict(zip(self.names, [frames.numpy().astype(np.float32), *self.onnx_state]))
+        out, *self.onnx_state = self.session.run(None, feed)
+        return torch.from_numpy(out)
+
+    def run(self, wav: np.ndarray, block: int) -> np.ndarray:
+        """Feed ``wav`` [T] in blocks of ``block`` samples, then flush: the whole output."""
+        x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+        outs = [self.feed(x[i : i + block]) for i in range(0, len(x), block)] + [self.flush()]
+        return torch.cat(outs).numpy()

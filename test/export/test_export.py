@@ -1,0 +1,110 @@
+"""mal-export: every registered model's offline form, and the streaming form of causal models,
+run in onnxruntime (and TorchScript) and match PyTorch within 1e-4."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mal.bin.export import main
+from mal.export.runtime import OnnxOffline, OnnxStreamer
+from mal.models import MODEL_REGISTRY, build_model
+from mal.models.checkpoint import model_record, save_checkpoint
+
+TOLERANCE = 1e-4
+#: One small configuration per registered model, and the causal ones that stream.
+CASES = {
+    "demucs": {"hidden": 4, "depth": 2, "lstm_layers": 1},
+    "demucs_causal": {"hidden": 4, "depth": 3, "lstm_layers": 1, "causal": True},
+    "tfmask": {"n_fft": 256, "hop_length": 64, "channels": [4, 8], "rnn_hidden": 16},
+    "tfmask_causal": {"channels": [4, 8], "rnn_hidden": 16, "causal": True, "time_kernel": 2, "rnn_type": "lstm"},
+    "tiny": {"channels": 4},
+}
+
+
+def registry_name(case: str) -> str:
+    return case.split("_")[0]
+
+
+def test_every_registered_model_has_a_case():
+    assert set(MODEL_REGISTRY) <= {registry_name(c) for c in CASES}
+
+
+def saved(tmp_path, case: str):
+    torch.manual_seed(0)
+    name, conf = registry_name(case), CASES[case]
+    model = build_model(name, **conf).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))  # not the identity TFMaskNet starts as
+    path = tmp_path / f"{case}.pth"
+    save_checkpoint(path, {"model": model_record(model, name, conf)})
+    return path, model
+
+
+def signal(n: int, seed: int = 0, batch: int = 2) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal((batch, n))).astype(np.float32)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_offline_onnx_matches_pytorch(tmp_path, case):
+    path, model = saved(tmp_path, case)
+    assert main(["--model", str(path), "--out-dir", str(tmp_path / "out"), "--form", "offline", "--length-seconds", "0.5",
+                 "--torchscript"]) == 0
+    runtime = OnnxOffline(tmp_path / "out" / f"{case}.onnx")
+    n = runtime.length or 12345  # a graph that takes any length gets an odd one
+    x = signal(n)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(runtime.run(x), want, atol=TOLERANCE, rtol=0)
+    traced = torch.jit.load(str(tmp_path / "out" / f"{case}.ts.pt"), _extra_files={"mal.json": ""})
+    with torch.no_grad():
+        np.testing.assert_allclose(traced(torch.from_numpy(x)).numpy(), want, atol=TOLERANCE, rtol=0)
+
+
+def test_tfmask_offline_graph_takes_any_length(tmp_path):
+    path, model = saved(tmp_path, "tfmask")
+    assert main(["--model", str(path), "--out-dir", str(tmp_path), "--form", "offline"]) == 0
+    runtime = OnnxOffline(tmp_path / "tfmask.onnx")
+    assert runtime.length == 0
+    for n in (1000, 16000, 40001):
+        x = signal(n, seed=n, batch=1)[0]
+        with torch.no_grad():
+            want = model(torch.from_numpy(x)[None])[0].numpy()
+        out = runtime.run(x)
+        assert out.shape == x.shape
+        np.testing.assert_allclose(out, want, atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("block", [64, 333])
+def test_streaming_onnx_matches_pytorch(tmp_path, block):
+    path, model = saved(tmp_path, "tfmask_causal")
+    assert main(["--model", str(path), "--out-dir", str(tmp_path)]) == 0  # both forms
+    assert (tmp_path / "tfmask_causal.onnx").is_file()
+    x = signal(9000, seed=3, batch=1)[0]
+    streamed = OnnxStreamer(tmp_path / "tfmask_causal.stream.onnx").run(x, block)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)[None])[0].numpy()
+    assert streamed.shape == x.shape
+    np.testing.assert_allclose(streamed, want, atol=TOLERANCE, rtol=0)
+
+
+def test_streaming_a_model_without_that_form_is_a_clear_error(tmp_path, capsys):
+    path, _ = saved(tmp_path, "tfmask")
+    assert main(["--model", str(path), "--out-dir", str(tmp_path), "--form", "streaming"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("mal-export: error: streaming export needs a causal TFMaskNet") and len(err.splitlines()) == 1
+    assert main(["--model", str(path), "--out-dir", str(tmp_path)]) == 0  # both: the offline form only
+    assert (tmp_path / "tfmask.onnx").is_file() and not (tmp_path / "tfmask.stream.onnx").exists()
+
+
+def test_metadata_tells_a_runtime_what_it_needs(tmp_path):
+    import onnx
+
+    path, model = saved(tmp_path, "tfmask_causal")
+    main(["--model", str(path), "--out-dir", str(tmp_path)])
+    meta = {p.key: json.loads(p.value) for p in onnx.load(str(tmp_path / "tfmask_causal.stream.onnx")).metadata_props}
+    assert meta["form"] == "streaming" and meta["sample_rate"] == 16000
+    assert (meta["n_fft"], meta["hop_length"], meta["window"]) == (model.n_fft, model.hop_length, "sqrt_hann")
