@@ -1,7 +1,7 @@
 """CMU PocketSphinx with the US-English acoustic model, dictionary and language model that ship
-inside the ``pocketsphinx`` wheel (nothing is downloaded). Measured on one busy core: 0.25-0.35 CPU
-seconds per second of clean speech, 0.5-1.2 per second of noisy speech (noise makes the search
-wider); 16 kHz input (other rates are resampled)."""
+inside the ``pocketsphinx`` wheel (nothing is downloaded); 16 kHz input (other rates are
+resampled). Noisy speech costs more CPU than clean speech (noise widens the search); measured
+costs: bench/README.md, "Numbers the code refers to"."""
 from __future__ import annotations
 
 import re

@@ -160,8 +160,8 @@ class ModelAsLoss(AbsLoss):
         ``concat_passes`` (frozen variants): True runs enhanced and clean through the frozen
         encoder as one concatenated batch; False runs the clean batch separately under
         ``no_grad``, which skips the backward through the clean half. None (default) picks the
-        concatenated pass on CUDA and separate passes on CPU, where they measured ~13% faster
-        per MAL step (DEMUCS and TFMaskNet, batch 4 x 1 s, bench/train_speed.py). The dynamic
+        concatenated pass on CUDA and separate passes on CPU, where they are faster per MAL step
+        (bench/train_speed.py; measured in bench/README.md, "Numbers the code refers to"). The dynamic
         variant always uses separate passes (its clean pass must not build a graph).
         """
         super().__init__()

@@ -65,7 +65,8 @@ class FreqUpConv(nn.Module):
 
     A Conv2d over frequency (kernel 1 x ``kernel_size``, same padding) makes ``stride`` output
     channels per input channel, which are interleaved along frequency and cut to ``out_bins``.
-    As expressive as a transposed convolution and about 2.5x faster on a CPU.
+    As expressive as a transposed convolution and faster on a CPU (bench/README.md, "Numbers the
+    code refers to").
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, out_bins: int, kernel_size: int = 3):
