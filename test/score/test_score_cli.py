@@ -96,7 +96,10 @@ def test_bad_input_names_the_file_and_key_and_writes_nothing(data, tmp_path, cap
     wav, rate = sf.read(read_scp(est)["utt1"], dtype="float32")
     sf.write(tmp_path / "trunc.wav", wav[:-4000], rate)
     truncated.write_text(f"utt1 {tmp_path / 'trunc.wav'}\n")
-    assert main(["--ref-scp", str(ref), "--est-scp", str(truncated), "--out-dir", str(out), "--metrics", "sisdr"]) == 1
+    args = ["--ref-scp", str(ref), "--est-scp", str(truncated), "--out-dir", str(out), "--metrics", "sisdr"]
+    assert main(args) == 1  # utt2 and utt3 have no estimate
+    assert f"{truncated}: 2 of the 3 keys of {ref} missing: 'utt2', 'utt3'" in capsys.readouterr().err
+    assert main(args + ["--allow-missing"]) == 1  # scoring utt1 alone: its length
     assert "utterance 'utt1': reference has" in capsys.readouterr().err
     assert not out.exists()
 
