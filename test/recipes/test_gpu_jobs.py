@@ -93,3 +93,10 @@ def test_no_gpu_found_assigns_nothing(tmp_path):
     """As on a cluster's login node: the scheduler (slurm.pl --gpu) gives each job its GPUs."""
     calls = _run(tmp_path, None, "--ngpu", "1", "--finetune_jobs", "2", "--stop_stage", "4")
     assert len(calls) == 3 and all(c["devices"] == "unset" for c in calls)
+
+
+def test_cpu_training_leaves_the_devices_alone(tmp_path):
+    calls = _run(tmp_path, "0,1", "--ngpu", "0", "--stop_stage", "4")
+    train = [c for c in calls if c["prog"] == "mal-train"]
+    assert [c["devices"] for c in train] == ["0,1"] * 3  # CPU jobs: the environment as it was
+    assert all("--device cpu" in c["args"] for c in train)

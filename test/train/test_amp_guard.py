@@ -10,11 +10,11 @@ import csv
 import pytest
 import torch
 
+from helpers.configs import tiny_config
 from mal.models.checkpoint import load_checkpoint
 from mal.train import precision
 from mal.train.config import build_config
 from mal.train.trainer import Trainer, TrainingError
-from train_data import tiny_config
 
 
 @pytest.fixture
@@ -62,3 +62,15 @@ def test_amp_stays_off_on_cpu_by_default(tmp_path, data_dirs):
     trainer = _trainer(tmp_path, data_dirs, steps=1)
     trainer.run()
     assert not trainer.precision.enabled and not trainer.scaler.is_enabled()
+
+
+def test_emulated_bf16_falls_back_to_fp16_with_a_scaler(monkeypatch, caplog):
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "an old GPU")
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda device, init_scale, enabled: ("scaler", device, enabled))
+    with caplog.at_level("WARNING", logger="mal.train"):
+        mp = precision.MixedPrecision(torch.device("cuda"), True, torch.bfloat16)
+    assert mp.enabled and mp.dtype == torch.float16 and mp.scaler == ("scaler", "cuda", True)
+    assert "bfloat16 is emulated on an old GPU" in caplog.text
+    monkeypatch.setattr(precision, "native_bf16", lambda device: True)
+    assert precision.MixedPrecision(torch.device("cuda"), True, torch.bfloat16).dtype == torch.bfloat16
