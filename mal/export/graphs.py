@@ -1,14 +1,18 @@
 """What gets exported: a model's computation in a form ONNX and TorchScript can hold.
 
-- offline: ``enhanced = graph(noisy)``, [batch, time] -> [batch, time], for a fixed number of
-  samples per call (``length``; the runtime cuts longer signals into chunks of that length).
-  TFMaskNet's complex STFT and its inverse are replaced by real matrix products (mal.export.dft).
+- offline: ``enhanced = graph(noisy)``, [batch, time] -> [batch, time]. TFMaskNet takes any
+  length (its complex STFT and inverse replaced by real matrix products, mal.export.dft).
+  DEMUCS and the tiny model take any *valid* length (``valid_length``): the runtime pads the
+  input with zeros to one and cuts the output back, as the models do inside; a normalising
+  non-causal DEMUCS leaves its input scale (std + floor) to the runtime too, since the std of
+  the padded signal would differ. :func:`offline_contract` says what the runtime must do.
 - streaming (causal TFMaskNet): ``out_frames, *state = graph(frames, *state)``: raw STFT frames
   [count, n_fft] in, windowed synthesis frames out, the recurrent state and conv caches passed
   explicitly. The framing and overlap-add around it stay in the caller (TFMaskStreamer).
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Dict, List, Tuple
 
 import torch
@@ -17,7 +21,9 @@ from torch.nn import functional as F
 
 from mal.export.dft import RealDFT
 from mal.models.abs_model import AbsSEModel
+from mal.models.demucs import Demucs
 from mal.models.tfmask import TFMaskNet
+from mal.models.tiny import TinyConvAE
 
 
 class ExportError(ValueError):
@@ -86,9 +92,37 @@ class TFMaskFrameStep(nn.Module):
         return (out, *flatten_state(new_state))
 
 
+def external_scale(model: AbsSEModel) -> bool:
+    """True for a model whose input scale depends on the whole (unpadded) signal: a normalising
+    non-causal DEMUCS (std of the input); the runtime divides by it and multiplies back."""
+    return isinstance(model, Demucs) and model.normalize and not model.causal
+
+
+def offline_contract(model: AbsSEModel) -> Dict[str, Any]:
+    """What a runtime does around the offline graph (stored in the file's metadata)."""
+    contract: Dict[str, Any] = {"valid_length": None, "scale_floor": None}
+    if isinstance(model, Demucs):
+        contract["valid_length"] = [model.depth, model.kernel_size, model.stride, model.resample]
+    elif isinstance(model, TinyConvAE):
+        contract["valid_length"] = [model.depth, model.kernel_size, model.stride, 1]
+    if external_scale(model):
+        contract["scale_floor"] = float(model.floor)
+    return contract
+
+
 def offline_graph(model: AbsSEModel) -> nn.Module:
-    """The module exported as the offline form."""
-    return TFMaskOffline(model) if isinstance(model, TFMaskNet) else model
+    """The module exported as the offline form (see :func:`offline_contract`)."""
+    if isinstance(model, TFMaskNet):
+        return TFMaskOffline(model)
+    if offline_contract(model)["valid_length"] is None:
+        return model
+    graph = copy.deepcopy(model)
+    # The input is already valid: no padding inside. (Traced, the model's own padding would be
+    # "valid_length(L) - T" with L a constant of the example, which crops other lengths.)
+    graph.valid_length = lambda length: length
+    if external_scale(model):
+        graph.normalize = False  # the runtime scales (input_scale is then 1)
+    return graph
 
 
 def streaming_graph(model: AbsSEModel) -> TFMaskFrameStep:

@@ -3,7 +3,8 @@
 Every file is checked right after writing: onnxruntime (or torch.jit.load) runs it on random
 input and its output must match PyTorch's within ``tolerance``; a file that does not is
 removed and the export fails. The ONNX metadata records what a runtime needs: ``form``,
-``sample_rate``, ``length`` (samples per call of an offline graph; 0: any), and for the
+``sample_rate``, for the offline form ``length`` (samples per call; 0: any valid length),
+``valid_length`` and ``scale_floor`` (mal.export.graphs.offline_contract), and for the
 streaming form ``n_fft``, ``hop_length``, ``window`` and the state shapes.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Dict, List, Tuple, Union
 import numpy as np
 import torch
 
-from mal.export.graphs import ExportError, TFMaskFrameStep, offline_graph, streaming_graph
+from mal.export.graphs import ExportError, TFMaskFrameStep, offline_contract, offline_graph, streaming_graph
 from mal.models.abs_model import AbsSEModel
 
 PathLike = Union[str, os.PathLike]
@@ -72,7 +73,7 @@ def export_offline_onnx(model: AbsSEModel, length: int, tolerance: float = TOLER
     example = (0.05 * torch.randn(2, length, generator=generator),)
     dynamic = {"noisy": {0: "batch", 1: "time"}, "enhanced": {0: "batch", 1: "time"}}
     data = _export(graph, example, ["noisy"], ["enhanced"], dynamic)
-    other = (0.05 * torch.randn(1, length + 1013, generator=generator),)
+    other = (0.05 * torch.randn(1, model.valid_length(length + 1013), generator=generator),)
     try:
         dynamic_ok = _max_error(_session(data), graph, other) <= tolerance
     except Exception:  # onnxruntime refuses the other length: sizes were traced as constants
@@ -86,7 +87,8 @@ def export_offline_onnx(model: AbsSEModel, length: int, tolerance: float = TOLER
     error = _max_error(_session(data), graph, example)
     if error > tolerance:
         raise ExportError(f"{type(model).__name__}: ONNX output differs from PyTorch by {error:.3g} (> {tolerance})")
-    return _with_metadata(data, {"form": "offline", "sample_rate": int(model.sample_rate), "length": fixed}), fixed
+    meta = {"form": "offline", "sample_rate": int(model.sample_rate), "length": fixed, **offline_contract(model)}
+    return _with_metadata(data, meta), fixed
 
 
 def export_streaming_onnx(model: AbsSEModel, tolerance: float = TOLERANCE) -> bytes:
@@ -124,11 +126,13 @@ def export_torchscript(model: AbsSEModel, length: int, tolerance: float = TOLERA
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(graph, (example,), check_trace=False)
         error = _traced_error(traced, graph, example)
-        fixed = 0 if _traced_error(traced, graph, 0.05 * torch.randn(1, length + 1013, generator=generator)) <= tolerance else length
+        other = 0.05 * torch.randn(1, model.valid_length(length + 1013), generator=generator)
+        fixed = 0 if _traced_error(traced, graph, other) <= tolerance else length
     if error > tolerance:
         raise ExportError(f"{type(model).__name__}: TorchScript output differs from PyTorch by {error:.3g} (> {tolerance})")
     buffer = io.BytesIO()
-    torch.jit.save(traced, buffer, _extra_files={"mal.json": json.dumps({"sample_rate": int(model.sample_rate), "length": fixed})})
+    meta = {"sample_rate": int(model.sample_rate), "length": fixed, **offline_contract(model)}
+    torch.jit.save(traced, buffer, _extra_files={"mal.json": json.dumps(meta)})
     return buffer.getvalue(), fixed
 
 

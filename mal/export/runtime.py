@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Union
 import numpy as np
 import torch
 
+from mal.models.layers import conv_valid_length
 from mal.models.tfmask import TFMaskStreamer
 
 PathLike = Union[str, os.PathLike]
@@ -33,10 +34,11 @@ def metadata(session) -> Dict[str, Any]:
 
 
 class OnnxOffline:
-    """The offline form: ``run(noisy [B, T] or [T])`` -> enhanced, same shape.
+    """The offline form: ``run(noisy [B, T] or [T])`` -> enhanced, same shape, as ``model(noisy)``.
 
-    A graph with a fixed ``length`` runs on consecutive pieces of that length, the last one
-    zero-padded (so its end can differ from PyTorch's output on the unpadded signal).
+    Around the graph it does what the file's metadata asks: zero padding to a valid length (and
+    cutting back), dividing by the input scale and multiplying back. A graph exported for a
+    fixed ``length`` runs on consecutive pieces of that length, the last one zero-padded.
     """
 
     def __init__(self, path: Union[PathLike, bytes], num_threads: int = 1):
@@ -45,15 +47,26 @@ class OnnxOffline:
         if meta.get("form") != "offline":
             raise ValueError(f"{path!s:.80}: not an offline mal export (form {meta.get('form')!r})")
         self.sample_rate, self.length = int(meta["sample_rate"]), int(meta["length"])
+        self.valid_length = meta.get("valid_length")
+        self.scale_floor = meta.get("scale_floor")
         self.input = self.session.get_inputs()[0].name
 
     def _call(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
+    def _padded_call(self, x: np.ndarray) -> np.ndarray:
+        """Any length: pad to a valid one, scale, run, undo both."""
+        length = x.shape[1]
+        scale = np.ones((x.shape[0], 1), np.float32)
+        if self.scale_floor is not None:
+            scale = (x.std(axis=1, ddof=1 if length > 1 else 0, keepdims=True, dtype=np.float64) + self.scale_floor).astype(np.float32)
+        target = conv_valid_length(length, *self.valid_length) if self.valid_length else length
+        return self._call(np.pad(x / scale, ((0, 0), (0, target - length))))[:, :length] * scale
+
     def run(self, noisy: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(noisy, dtype=np.float32))
         if not self.length:
-            out = self._call(x)
+            out = self._padded_call(x)
         else:
             pieces = []
             for start in range(0, x.shape[1], self.length):

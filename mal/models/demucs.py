@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mal.models.abs_model import AbsSEModel
-from mal.models.layers import SINC_ZEROS, RecurrentBlock, resample_by, rescale_conv_weights
+from mal.models.layers import SINC_ZEROS, RecurrentBlock, conv_valid_length, resample_by, rescale_conv_weights
 
 
 class Demucs(AbsSEModel):
@@ -91,12 +91,7 @@ class Demucs(AbsSEModel):
 
     def valid_length(self, length: int) -> int:
         """Smallest input length >= ``length`` whose convolutions leave no sample out."""
-        length = math.ceil(length * self.resample)
-        for _ in range(self.depth):
-            length = max(math.ceil((length - self.kernel_size) / self.stride) + 1, 1)
-        for _ in range(self.depth):
-            length = (length - 1) * self.stride + self.kernel_size
-        return int(math.ceil(length / self.resample))
+        return conv_valid_length(length, self.depth, self.kernel_size, self.stride, self.resample)
 
     @property
     def total_stride(self) -> int:

@@ -45,6 +45,17 @@ class RecurrentBlock(nn.Module):
         return y, state
 
 
+def conv_valid_length(length: int, depth: int, kernel_size: int, stride: int, resample: int = 1) -> int:
+    """Smallest length >= ``length`` that ``depth`` strided convolutions (and their transposes,
+    run at ``resample`` times the rate) cover without leaving a sample out."""
+    length = math.ceil(length * resample)
+    for _ in range(depth):
+        length = max(math.ceil((length - kernel_size) / stride) + 1, 1)
+    for _ in range(depth):
+        length = (length - 1) * stride + kernel_size
+    return int(math.ceil(length / resample))
+
+
 def autocast_off(device_type: str) -> ContextManager:
     """A context with autocast disabled on ``device_type`` (a no-op where autocast does not exist)."""
     if torch.amp.is_autocast_available(device_type):

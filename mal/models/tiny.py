@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mal.models.abs_model import AbsSEModel
+from mal.models.layers import conv_valid_length
 
 
 class TinyConvAE(AbsSEModel):
@@ -29,12 +30,7 @@ class TinyConvAE(AbsSEModel):
         self.decoder = nn.ModuleList(dec)
 
     def valid_length(self, length: int) -> int:
-        n = length
-        for _ in range(self.depth):
-            n = max(1, -(-(n - self.kernel_size) // self.stride) + 1)
-        for _ in range(self.depth):
-            n = (n - 1) * self.stride + self.kernel_size
-        return int(n)
+        return conv_valid_length(length, self.depth, self.kernel_size, self.stride)
 
     def encoder_modules(self) -> List[nn.Module]:
         return [self.encoder, self.bottleneck]
