@@ -198,9 +198,10 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     python -m mal.bin.check_same_steps "${finetune_systems[@]}" || die "fix the fine-tuning configs"
     [ -f "${exp}/warmup/model.pth" ] || die "no warm-up model ${exp}/warmup/model.pth (run stage 3)"
     # Up to finetune_jobs systems train at once (each a separate job: a CPU core or cluster slot each).
-    # On GPUs each job running at once gets its own ${ngpu} of this machine's GPUs (slot s: GPUs s*ngpu...).
+    # Local GPU jobs running at once get their own ${ngpu} of this machine's GPUs each (slot s: GPUs
+    # s*ngpu...); a cluster's scheduler gives each job its reserved GPUs itself.
     gpus=(); slots=0
-    if [ "${ngpu}" -gt 0 ]; then read -ra gpus <<< "$(local_gpus)"; slots=$(( ${#gpus[@]} / ngpu )); fi
+    case "${ngpu}:${cuda_cmd}" in 0:*) ;; *run.pl*) read -ra gpus <<< "$(local_gpus)"; slots=$(( ${#gpus[@]} / ngpu )) ;; esac
     if [ "${slots}" -gt 0 ] && [ "${finetune_jobs}" -gt "${slots}" ]; then
         log "${#gpus[@]} GPU(s), ${ngpu} per job: ${slots} fine-tuning job(s) at a time, not ${finetune_jobs}"; finetune_jobs=${slots}
     fi
