@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers.configs import write_config
+from helpers.datadir import make_data_dir
 from mal.bin.pack_model import main as pack_main
 from mal.bin.score import main as score_main
 from mal.bin.train import main as train_main
 from mal.io import read_scp
 from rel_helpers import noisy_clean_set, tiny_checkpoint
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from train_data import make_data_dir, write_config  # noqa: E402
 
 TINY = {"channels": 4, "depth": 2}
 

@@ -9,7 +9,6 @@ outside, in a separate process.)
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,14 @@ import yaml
 
 import mal.train.expdir as expdir_module
 import mal.train.trainer as trainer_module
+from helpers.configs import write_config
+from helpers.datadir import make_data_dir
 from mal.bin.train import main as train_main
 from mal.models.checkpoint import load_checkpoint
 from mal.train.config import load_config
 from mal.train.trainer import train
 from rel_helpers import KILLED, kill_in_atomic_open, kill_in_torch_save, kill_on_call, run_forked
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from train_data import make_data_dir, write_config  # noqa: E402
 
 EPOCHS, STEPS = 4, 3
 

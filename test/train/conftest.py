@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from train_data import make_data_dir
+from helpers.datadir import make_data_dir
 
 
 @pytest.fixture(autouse=True)

@@ -8,12 +8,13 @@ import pytest
 import soundfile as sf
 import torch
 
+from helpers.audio import SR
+from helpers.configs import tiny_config, write_config
 from mal.bin.train import main
 from mal.io import DataDirError
 from mal.train.config import ConfigError, build_config
 from mal.train.dynamic_mixing import DynamicMixingDataset, MixingOptions, NoisePool, make_train_dataset
 from mal.train.mixing import power, reverberate
-from train_data import SR, tiny_config, write_config
 
 KINDS = {"hiss": 6, "tone": 2}  # kind -> number of clips (unbalanced on purpose)
 

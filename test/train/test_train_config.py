@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from helpers.configs import tiny_config, write_config
 from mal.bin.train import main
 from mal.train.config import ConfigError, DEFAULTS, build_config, dump_config, load_config
-from train_data import tiny_config, write_config
 
 
 def test_defaults_filled_and_overrides_typed(tmp_path):

@@ -9,10 +9,12 @@ import pytest
 import soundfile as sf
 import torch
 
+from helpers.audio import SR
+from helpers.configs import write_config
+from helpers.datadir import make_data_dir
 from mal.bin.train import main
 from mal.io import AudioError, DataDirError, ScpError
 from mal.train.dataset import SegmentDataset, UtteranceDataset, collate_padded, cycle_epoch_batches, length_buckets, train_loader
-from train_data import SR, make_data_dir, write_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
 from bad_inputs import BAD_CASES, TARGET, make_bad_data_dir  # noqa: E402

@@ -9,11 +9,11 @@ import sys
 import torch
 
 from conftest import run_args
+from helpers.configs import write_config
 from mal.models.checkpoint import load_checkpoint
 from mal.models.pretrained import load_model
 from mal.train.config import load_config
 from mal.train.trainer import train
-from train_data import write_config
 
 
 def test_two_process_torchrun_matches_one_process(tmp_path, data_dirs):

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from conftest import run_args
+from helpers.configs import write_config
 from mal.models.pretrained import load_model
 from mal.train.config import load_config
 from mal.train.trainer import train
-from train_data import write_config
 
 HERE = Path(__file__).resolve().parent
 #: mal-train with the misbehaving test criteria registered (torchrun starts fresh interpreters).

@@ -15,10 +15,10 @@ import torch
 import yaml
 
 from conftest import run_args
+from helpers.configs import write_config
 from mal.models.checkpoint import load_checkpoint
 from mal.train.config import load_config
 from mal.train.trainer import train
-from train_data import write_config
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 EPOCHS, STEPS = 6, 6

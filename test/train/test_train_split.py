@@ -6,11 +6,11 @@ import os
 import pytest
 import torch
 
+from helpers.configs import tiny_config
 from mal.train import optim
 from mal.train.config import ConfigError, build_config
 from mal.train.rng import deterministic
 from mal.train.trainer import Trainer
-from train_data import tiny_config
 
 
 def test_config_validation_reads_the_optimiser_tables(monkeypatch):

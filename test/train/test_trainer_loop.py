@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from conftest import run_args
+from helpers.configs import tiny_config, write_config
 from mal.bin.train import main
 from mal.models.checkpoint import load_checkpoint
 from mal.models.pretrained import load_model
@@ -16,7 +17,6 @@ from mal.train.config import build_config
 from mal.train.expdir import update_best
 from mal.train.optim import LRSchedule
 from mal.train.trainer import Trainer
-from train_data import tiny_config, write_config
 
 
 def read_log(path):

@@ -6,10 +6,10 @@ import csv
 import pytest
 import torch
 
+from helpers.configs import tiny_config
 from mal.train.config import build_config
 from mal.train.trainer import train
 from mal.train.validation import same_length_batches
-from train_data import tiny_config
 
 
 def test_same_length_batches():

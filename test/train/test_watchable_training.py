@@ -6,8 +6,8 @@ import re
 import pytest
 
 from conftest import run_args
+from helpers.configs import write_config
 from mal.bin.train import main
-from train_data import write_config
 
 
 def test_progress_lines_count_steps_to_the_end(tmp_path, data_dirs, monkeypatch):
