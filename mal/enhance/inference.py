@@ -90,7 +90,12 @@ class Enhancer:
         return int(self.model.sample_rate)
 
     def enhance(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
-        """Enhance a 1-D float signal; output has the input's rate and length."""
+        """Enhance a 1-D float numpy signal; output has the input's rate and length.
+
+        (``mal.load(...).enhance`` also takes torch tensors and [batch, time].)"""
+        if not isinstance(wav, np.ndarray) or wav.ndim != 1:
+            raise TypeError(f"Enhancer.enhance takes a 1-D numpy array, got {type(wav).__name__} {tuple(getattr(wav, 'shape', ()))}; "
+                            "mal.load(...).enhance(x, rate) takes numpy or torch, [time] or [batch, time]")
         x = resample(wav, sample_rate, self.sample_rate)
         opts = self.options
         if opts.streaming:

@@ -74,3 +74,8 @@ def test_no_argument_means_the_shipped_default(monkeypatch):
     monkeypatch.setattr(shipped, "DEFAULT_MODEL", None)
     with pytest.raises(shipped.ShippedModelError, match="no model ships with this mal yet"):
         mal.load()
+
+
+def test_the_low_level_enhancer_names_the_api_for_tensors(paths):
+    with pytest.raises(TypeError, match=r"mal.load\(...\).enhance\(x, rate\) takes numpy or torch"):
+        Enhancer.from_checkpoint(paths[0]).enhance(torch.zeros(1600), 16000)

@@ -90,8 +90,9 @@ def test_core_modules_import_without_any_extra(tmp_path):
         real_find_spec = importlib.util.find_spec
         importlib.util.find_spec = lambda name, *a: None if name.split('.')[0] in HIDDEN else real_find_spec(name, *a)
         import numpy as np
-        for cli in ("train", "enhance", "score", "report", "validate_data_dir", "pack_model"):
+        for cli in ("train", "enhance", "score", "report", "validate_data_dir", "pack_model", "export"):
             importlib.import_module("mal.bin." + cli).get_parser()
+        import mal.api
         from mal.score.metrics import score_pair
         from mal.score.dnsmos import DnsmosUnavailable, Dnsmos
         try:
