@@ -7,7 +7,7 @@
 #                        it replaces the choice above
 #   PYTHON=python3       interpreter used to create the venv
 #   MAL_EXTRAS=all       pip extras to install (setup.py lists them; "" for the core only)
-#   MAL_CONSTRAINTS=tools/constraints.txt   versions CI used (pip -c); "" for the newest
+#   MAL_CONSTRAINTS=tools/constraints.txt   versions CI used (pip -c, for CI's Python); "" for the newest
 set -euo pipefail
 tools_dir=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$tools_dir")
@@ -44,7 +44,16 @@ elif [ "$installed" != "${TORCH_VERSION}+cpu" ]; then
         pip install -q "torch==${TORCH_VERSION}+cpu" --extra-index-url "$CPU_INDEX_URL"
 fi
 constraint_args=()
-[ -n "$MAL_CONSTRAINTS" ] && constraint_args=(-c "$MAL_CONSTRAINTS")
+if [ -n "$MAL_CONSTRAINTS" ]; then
+    # The pins are for the Python CI ran (its "# python: X.Y" line); others need other wheels.
+    pinned=$(sed -n 's/^# python: *//p' "$MAL_CONSTRAINTS")
+    ours=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [ "$pinned" = "$ours" ]; then
+        constraint_args=(-c "$MAL_CONSTRAINTS")
+    else
+        echo "setup.sh: $MAL_CONSTRAINTS pins versions for Python $pinned; this is Python $ours: installing the newest versions"
+    fi
+fi
 target="$root"
 [ -n "$MAL_EXTRAS" ] && target="$root[${MAL_EXTRAS}]"
 MAL_TORCH_SPEC="torch==${TORCH_VERSION}" pip install -q -e "$target" "${index_args[@]}" "${constraint_args[@]}"

@@ -144,3 +144,21 @@ def test_license_and_citation():
     assert any("2505.21156" in str(i["value"]) for i in paper["identifiers"])
     readme = (ROOT / "README.md").read_text()
     assert "Model as Loss: A Self-Consistent Training Paradigm" in readme and "2505.21156" in readme
+
+
+def test_constraints_name_their_python_and_every_pin_admits_it():
+    text = (ROOT / "tools" / "constraints.txt").read_text()
+    python = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("# python:"))
+    assert SpecifierSet(metadata.metadata("torch")["Requires-Python"]).contains(python)
+    refused = []
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            try:
+                needs = metadata.metadata(Requirement(line).name).get("Requires-Python")
+            except metadata.PackageNotFoundError:
+                continue  # pinned but not installed here: nothing to compare with
+            if needs and python not in SpecifierSet(needs):
+                refused.append(f"{line} needs Python {needs}")
+    assert not refused, refused
+    setup_sh = (ROOT / "tools" / "setup.sh").read_text()
+    assert "# python:" in setup_sh  # setup.sh only applies the pins on that Python
