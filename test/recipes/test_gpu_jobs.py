@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 RECORD = 'printf "%s\\t%s\\t%s\\t%s\\n" "$(basename "$0")" "${CUDA_VISIBLE_DEVICES-unset}" "$(date +%s.%N)" "$*" >> "${FAKE_LOG}"\n'
 FAKES = {
     "torchrun": RECORD + 'while [ "$1" != -m ]; do shift; done; shift 2; exec mal-train "$@"\n',
-    "mal-train": RECORD + 'while [ "$1" != --out-dir ]; do shift; done; mkdir -p "$2"; sleep 0.5; touch "$2/model.pth"\n',
+    "mal-train": RECORD + 'while [ "$1" != --out-dir ]; do shift; done; mkdir -p "$2"; sleep 0.5\n'
+                 '[ "$(basename "$2")" != "${FAKE_FAIL-}" ] || exit 3; touch "$2/model.pth"\n',
     "nvidia-smi": "exit 9\n",  # no driver: no GPU listed
     "mal-enhance": RECORD + 'while [ "$1" != --out-dir ]; do shift; done; mkdir -p "$2"; sleep 0.5; : > "$2/wav.scp"\n',
 }
@@ -44,14 +45,18 @@ def _recipe(root: Path) -> Path:
     return recipe
 
 
-def _run(root: Path, devices: Optional[str], *args: str) -> List[Dict[str, str]]:
+def _run(root: Path, devices: Optional[str], *args: str, fail: str = "") -> List[Dict[str, str]]:
     recipe = _recipe(root)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV") and k != "CUDA_VISIBLE_DEVICES"}
-    env.update({"FAKE_LOG": str(root / "calls.tsv")}, **({} if devices is None else {"CUDA_VISIBLE_DEVICES": devices}))
+    env.update({"FAKE_LOG": str(root / "calls.tsv"), "FAKE_FAIL": fail}, **({} if devices is None else {"CUDA_VISIBLE_DEVICES": devices}))
     proc = subprocess.run(["./mal.sh", "--stage", "3", "--stop_stage", "5", "--peer_systems", "", "--nj", "2",
                            "--baseline_configs", "continued=conf/continued.yaml", *args],
                           cwd=recipe, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if fail:
+        assert proc.returncode != 0 and f"{fail}: training failed" in proc.stderr, proc.stderr[-3000:]
+        assert "stage 4: a fine-tuning job failed" in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = [line.split("\t") for line in (root / "calls.tsv").read_text().splitlines()]
     return [{"prog": p, "devices": d, "time": t, "args": a} for p, d, t, a in rows]
 
@@ -100,3 +105,9 @@ def test_cpu_training_leaves_the_devices_alone(tmp_path):
     train = [c for c in calls if c["prog"] == "mal-train"]
     assert [c["devices"] for c in train] == ["0,1"] * 3  # CPU jobs: the environment as it was
     assert all("--device cpu" in c["args"] for c in train)
+
+
+def test_a_failing_gpu_finetune_job_is_named_and_the_other_finishes(tmp_path):
+    calls = _run(tmp_path, "0,1", "--ngpu", "1", "--finetune_jobs", "2", fail="continued")
+    assert (tmp_path / "recipe/exp/warmup/mal/model.pth").is_file()
+    assert not any(c["prog"] == "mal-enhance" for c in calls)
