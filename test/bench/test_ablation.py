@@ -4,12 +4,10 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Dict, List
 
 import matplotlib.image
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 import yaml
 
@@ -17,42 +15,14 @@ from bench.ablation.cli import get_parser, main
 from bench.ablation.report import seed_summary, select_branch
 from bench.ablation.runner import Context, score_set
 from bench.ablation.sweep import load_sweep, selected_rows
+from helpers.audio import SR
+from helpers.datadir import make_data_dir
 from mal.io.scp import read_scp
 from mal.models.checkpoint import load_checkpoint
 from mal.train.config import build_config
 from mal.train.trainer import train
 
 ROOT = Path(__file__).resolve().parents[2]
-SR = 16000
-
-
-def harmonic(seconds: float, f0: float, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(int(seconds * SR)) / SR
-    phase = 2 * np.pi * f0 * (t + 0.02 * np.sin(2 * np.pi * rng.uniform(1, 3) * t))
-    wav = sum(np.sin(k * phase) / k for k in range(1, 10)) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)) ** 2
-    return (0.3 * wav / np.max(np.abs(wav))).astype(np.float32)
-
-
-def make_set(path: Path, num: int, seed: int, snr_db: float) -> Path:
-    """A data dir of 1-1.5 s harmonic 'speech' in white noise (wav.scp noisy, spk1.scp clean)."""
-    rng = np.random.default_rng(seed)
-    (path / "wav").mkdir(parents=True)
-    tables: Dict[str, List[str]] = {"wav.scp": [], "spk1.scp": [], "utt2spk": [], "utt2num_samples": []}
-    for i in range(num):
-        key = f"s{seed}-u{i:02d}"
-        clean = harmonic(1.0 + 0.25 * (i % 3), 110 + 20 * i, rng)
-        noise = rng.standard_normal(len(clean)).astype(np.float32)
-        noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2) / 10 ** (snr_db / 10))
-        sf.write(path / "wav" / f"{key}-clean.wav", clean, SR)
-        sf.write(path / "wav" / f"{key}-noisy.wav", clean + noise, SR)
-        tables["wav.scp"].append(f"{key} {path / 'wav' / f'{key}-noisy.wav'}")
-        tables["spk1.scp"].append(f"{key} {path / 'wav' / f'{key}-clean.wav'}")
-        tables["utt2spk"].append(f"{key} spk{seed}")
-        tables["utt2num_samples"].append(f"{key} {len(clean)}")
-    for name, lines in tables.items():
-        (path / name).write_text("\n".join(lines) + "\n")
-    (path / "spk2utt").write_text(f"spk{seed} " + " ".join(line.split()[0] for line in tables["utt2spk"]) + "\n")
-    return path
 
 
 BASE = {
@@ -74,7 +44,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("ablation")
     data = root / "data"
     for name, num, seed, snr in (("train", 6, 0, 5.0), ("valid", 4, 1, 5.0), ("test", 4, 2, 5.0), ("test_ood", 4, 3, 0.0)):
-        make_set(data / name, num, seed, snr)
+        make_data_dir(data / name, num, seconds=1.0, seed=seed, snr_db=snr)
     exp = root / "exp"
     warmup = dict(BASE, model={"name": "tiny", "conf": {"channels": 8, "depth": 2}}, criterions=[{"name": "l1"}],
                   train={"max_steps": 2, "steps_per_epoch": 2, "max_epochs": 1, "amp": False})
@@ -232,10 +202,10 @@ def test_select_branch_skips_a_branch_whose_reference_has_not_run():
 def test_dnsmos_subset_is_scored(setup):
     data = setup["data"]
     args = get_parser().parse_args(["--sweep", "s", "--exp", "e", "--data", str(data)])
-    ctx = Context(args, None, data, setup["out"], ["test"], eval_keys={"test": ["s2-u00", "s2-u01"]}, dnsmos_keys={"test": ["s2-u01"]})
+    ctx = Context(args, None, data, setup["out"], ["test"], eval_keys={"test": ["utt2_000", "utt2_001"]}, dnsmos_keys={"test": ["utt2_001"]})
     scored = score_set(read_scp(data / "test" / "wav.scp"), ctx, "test")
-    assert set(scored["scores"]["dnsmos_ovrl"]) == {"s2-u01"} and 1.0 <= scored["scores"]["dnsmos_ovrl"]["s2-u01"] <= 5.0
-    assert set(scored["scores"]["pesq_wb"]) == {"s2-u00", "s2-u01"}
+    assert set(scored["scores"]["dnsmos_ovrl"]) == {"utt2_001"} and 1.0 <= scored["scores"]["dnsmos_ovrl"]["utt2_001"] <= 5.0
+    assert set(scored["scores"]["pesq_wb"]) == {"utt2_000", "utt2_001"}
 
 
 @pytest.mark.parametrize("sweep_file", ["sweep.yaml", "sweep_gpu.yaml"])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from loss_audio import SENTENCES, VOICES, harmonic, synthesize
+from helpers.audio import harmonic
+from loss_audio import SENTENCES, VOICES, synthesize
 
 
 @pytest.fixture(scope="session")

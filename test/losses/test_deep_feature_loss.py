@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from loss_audio import NOISE_LEVELS, add_noise, assert_monotone
+from helpers.audio import add_noise_rows
+from loss_audio import NOISE_LEVELS, assert_monotone
 from mal.losses import CombinedLoss, build_loss
 from mal.losses.deep_feature import DeepFeatureLoss
 
@@ -54,7 +55,7 @@ def test_zero_for_identical_and_grows_with_noise(checkpoints, speech):
     for name, checkpoint in networks(checkpoints):
         loss = build_loss("deep_feature", network=name, checkpoint=checkpoint)
         assert loss(speech, speech).item() == pytest.approx(0.0, abs=1e-6), name
-        assert_monotone([loss(add_noise(speech, snr), speech).item() for snr in NOISE_LEVELS], f"deep_feature {name}")
+        assert_monotone([loss(add_noise_rows(speech, snr), speech).item() for snr in NOISE_LEVELS], f"deep_feature {name}")
 
 
 def test_finite_gradients_reach_the_enhanced_input_only(checkpoints, speech):
@@ -62,7 +63,7 @@ def test_finite_gradients_reach_the_enhanced_input_only(checkpoints, speech):
         loss = DeepFeatureLoss(network=name, checkpoint=checkpoint)
         loss.train()  # the trainer does this; the frozen network must stay in eval mode
         assert not loss.network.training
-        enhanced = add_noise(speech, 5.0).requires_grad_()
+        enhanced = add_noise_rows(speech, 5.0).requires_grad_()
         clean = speech.clone().requires_grad_()
         loss(enhanced, clean).backward()
         assert enhanced.grad is not None and torch.isfinite(enhanced.grad).all() and enhanced.grad.abs().sum() > 0, name
@@ -97,7 +98,7 @@ def test_configuration_errors(checkpoints):
 
 
 def test_layer_choice_and_weights(speech):
-    noisy = add_noise(speech, 5.0)
+    noisy = add_noise_rows(speech, 5.0)
     first = DeepFeatureLoss(network="ge2e", layers=[0])(noisy, speech)
     last = DeepFeatureLoss(network="ge2e", layers=[-1])(noisy, speech)
     both = DeepFeatureLoss(network="ge2e", layers=[0, -1], layer_weights=[1.0, 0.5])(noisy, speech)
@@ -112,4 +113,4 @@ def test_an_already_built_network_can_be_passed(checkpoints, speech):
     torch.manual_seed(0)
     loss = DeepFeatureLoss(network=SSLFeatures(WavLMModel(WavLMConfig(**TINY))), layers=[-1])
     assert loss.network_name == "SSLFeatures" and loss.resolved_layers == [2]
-    assert loss(add_noise(speech, 0.0), speech).item() > loss(add_noise(speech, 20.0), speech).item() > 0
+    assert loss(add_noise_rows(speech, 0.0), speech).item() > loss(add_noise_rows(speech, 20.0), speech).item() > 0

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from loss_audio import NOISE_LEVELS, add_noise, assert_monotone
+from helpers.audio import add_noise_rows
+from loss_audio import NOISE_LEVELS, assert_monotone
 from mal.losses import CombinedLoss, build_loss
 from mal.losses.mal import ModelAsLoss
 from mal.models import build_model
@@ -15,7 +16,7 @@ from mal.models import build_model
 def batch(utterances):
     """(noisy, clean): 8 different 0.5-s flite segments (4 voices x 2 sentences) at 5 dB SNR."""
     clean = torch.from_numpy(np.stack([u[6000:14000] for u in utterances.values()]))
-    return add_noise(clean, 5.0, seed=1), clean
+    return add_noise_rows(clean, 5.0, seed=1), clean
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def grads(params):
 def test_zero_for_identical_and_grows_with_noise(warm_model, speech, variant):
     _, loss = attached(warm_model, variant=variant, layers="all")
     assert loss(speech, speech).item() == pytest.approx(0.0, abs=1e-7)
-    assert_monotone([loss(add_noise(speech, snr), speech).item() for snr in NOISE_LEVELS], f"mal {variant}")
+    assert_monotone([loss(add_noise_rows(speech, snr), speech).item() for snr in NOISE_LEVELS], f"mal {variant}")
 
 
 @pytest.mark.parametrize("distance", ["l1", "l2", "cosine"])
@@ -55,7 +56,7 @@ def test_zero_for_identical_and_grows_with_noise(warm_model, speech, variant):
 def test_every_distance_and_normalisation(warm_model, speech, distance, normalize):
     _, loss = attached(warm_model, layers="all", distance=distance, normalize=normalize)
     assert loss(speech, speech).item() == pytest.approx(0.0, abs=1e-5)
-    assert_monotone([loss(add_noise(speech, snr), speech).item() for snr in NOISE_LEVELS], f"mal {distance}/{normalize}")
+    assert_monotone([loss(add_noise_rows(speech, snr), speech).item() for snr in NOISE_LEVELS], f"mal {distance}/{normalize}")
 
 
 def test_frozen_every_model_parameter_gets_a_gradient_the_copy_none(warm_model, batch):
@@ -182,7 +183,7 @@ def test_separate_passes_give_the_same_loss_and_gradients(warm_model, batch):
 
 
 def test_layers_and_weights(warm_model, speech):
-    noisy = add_noise(speech, 5.0)
+    noisy = add_noise_rows(speech, 5.0)
     _, last = attached(warm_model, layers=[-1])
     _, first = attached(warm_model, layers=[0])
     _, both = attached(warm_model, layers=[0, -1], layer_weights=[2.0, 3.0])

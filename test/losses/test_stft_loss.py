@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from loss_audio import NOISE_LEVELS, add_noise, assert_monotone
+from helpers.audio import add_noise_rows
+from loss_audio import NOISE_LEVELS, assert_monotone
 from mal.losses import build_loss
 from mal.losses.stft import MultiResolutionSTFTLoss
 
@@ -10,12 +11,12 @@ from mal.losses.stft import MultiResolutionSTFTLoss
 def test_zero_for_identical_and_grows_with_noise(speech):
     loss = MultiResolutionSTFTLoss()
     assert loss(speech, speech).item() == pytest.approx(0.0, abs=1e-6)
-    assert_monotone([loss(add_noise(speech, snr), speech).item() for snr in NOISE_LEVELS], "mrstft")
+    assert_monotone([loss(add_noise_rows(speech, snr), speech).item() for snr in NOISE_LEVELS], "mrstft")
 
 
 def test_unchanged_when_both_signals_are_scaled(speech):
     loss = MultiResolutionSTFTLoss()
-    noisy = add_noise(speech, 5.0)
+    noisy = add_noise_rows(speech, 5.0)
     assert loss(0.1 * noisy, 0.1 * speech).item() == pytest.approx(loss(noisy, speech).item(), rel=1e-4)
 
 
@@ -25,8 +26,8 @@ def test_the_floor_keeps_digital_silence_from_dominating(speech):
     pad = torch.zeros(speech.shape[0], 8000)
     clean = torch.cat([pad, speech, pad], dim=1)
     assert (clean == 0).float().mean() > 0.3
-    hiss = add_noise(clean, 50.0)  # scaled to the utterance's RMS: -50 dB everywhere, also in the silence
-    noisy = torch.cat([pad, add_noise(speech, 10.0), pad], dim=1)
+    hiss = add_noise_rows(clean, 50.0)  # scaled to the utterance's RMS: -50 dB everywhere, also in the silence
+    noisy = torch.cat([pad, add_noise_rows(speech, 10.0), pad], dim=1)
     floored = MultiResolutionSTFTLoss()
     assert floored(hiss, clean).item() < 0.25 * floored(noisy, clean).item()
     unfloored = MultiResolutionSTFTLoss(log_eps=1e-9)
@@ -42,7 +43,7 @@ def test_gradients_finite_when_the_estimate_is_digitally_silent(speech):
 
 
 def test_each_term_can_be_switched_off(speech):
-    noisy = add_noise(speech, 5.0)
+    noisy = add_noise_rows(speech, 5.0)
     sc = MultiResolutionSTFTLoss(mag_weight=0.0)(noisy, speech).item()
     mag = MultiResolutionSTFTLoss(sc_weight=0.0)(noisy, speech).item()
     both = MultiResolutionSTFTLoss()(noisy, speech).item()

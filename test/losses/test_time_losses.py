@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from loss_audio import NOISE_LEVELS, add_noise, assert_monotone
+from helpers.audio import add_noise_rows
+from loss_audio import NOISE_LEVELS, assert_monotone
 from mal.losses import build_loss
 from mal.losses.time import L1Loss, SISDRLoss, si_sdr
 
@@ -12,7 +13,7 @@ from mal.losses.time import L1Loss, SISDRLoss, si_sdr
 def test_l1_zero_for_identical_and_grows_with_noise(speech):
     loss = L1Loss()
     assert loss(speech, speech).item() == 0.0
-    assert_monotone([loss(add_noise(speech, snr), speech).item() for snr in NOISE_LEVELS], "l1")
+    assert_monotone([loss(add_noise_rows(speech, snr), speech).item() for snr in NOISE_LEVELS], "l1")
 
 
 def test_sisdr_identical_inputs_give_the_documented_minimum(speech):
@@ -25,7 +26,7 @@ def test_sisdr_identical_inputs_give_the_documented_minimum(speech):
 
 def test_sisdr_grows_with_noise_and_matches_the_snr(speech):
     loss = SISDRLoss()
-    values = [loss(add_noise(speech, snr), speech).item() for snr in NOISE_LEVELS]
+    values = [loss(add_noise_rows(speech, snr), speech).item() for snr in NOISE_LEVELS]
     assert_monotone(values, "sisdr")
     # white noise at x dB SNR gives an SI-SDR close to x dB
     for snr, value in zip(NOISE_LEVELS, values):
@@ -33,7 +34,7 @@ def test_sisdr_grows_with_noise_and_matches_the_snr(speech):
 
 
 def test_sisdr_is_scale_and_offset_invariant(speech):
-    noisy = add_noise(speech, 5.0)
+    noisy = add_noise_rows(speech, 5.0)
     loss = SISDRLoss()
     assert loss(3.0 * noisy + 0.1, speech).item() == pytest.approx(loss(noisy, speech).item(), abs=1e-3)
 
@@ -60,6 +61,6 @@ def test_registry_builds_them():
 
 
 def test_si_sdr_per_row(speech):
-    est = torch.stack([speech[0], add_noise(speech, 0.0)[1]])
+    est = torch.stack([speech[0], add_noise_rows(speech, 0.0)[1]])
     scores = si_sdr(est, speech)
     assert scores.shape == (2,) and scores[0] > 90 and abs(scores[1]) < 0.5

@@ -1,4 +1,4 @@
-"""Audio helpers for the scoring tests: flite speech (numpy fallback), noise at an SNR, scp dirs."""
+"""Audio for the scoring tests: flite speech (numpy fallback), scp dirs, a scored experiment tree."""
 from __future__ import annotations
 
 import shutil
@@ -8,6 +8,8 @@ from typing import Dict
 
 import numpy as np
 import soundfile as sf
+
+from helpers.audio import add_noise
 
 SAMPLE_RATE = 16000
 SENTENCES = {
@@ -40,13 +42,6 @@ def make_speech(directory: Path) -> Dict[str, np.ndarray]:
     if shutil.which("flite"):
         return {key: _synthesize(voice, text, directory / f"{key}.wav") for key, (voice, text) in SENTENCES.items()}
     return {key: _numpy_speech(i) for i, key in enumerate(SENTENCES)}
-
-
-def add_noise(clean: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
-    """``clean`` plus white noise at ``snr_db`` (clipped to [-1, 1])."""
-    noise = np.random.default_rng(seed).standard_normal(len(clean))
-    noise *= np.sqrt(np.mean(clean.astype(np.float64) ** 2) / np.mean(noise**2) / 10 ** (snr_db / 10))
-    return np.clip(clean + noise, -1, 1).astype(np.float32)
 
 
 def write_scp_dir(directory: Path, name: str, signals: Dict[str, np.ndarray]) -> Path:

@@ -6,10 +6,11 @@ import types
 
 import numpy as np
 import pytest
-from score_helpers import SAMPLE_RATE, add_noise
 
+from helpers.audio import add_noise
 from mal.score import dnsmos as dn
 from mal.score.metrics import score_nonintrusive
+from score_helpers import SAMPLE_RATE
 
 
 def test_model_ships_inside_the_speechmos_wheel():

@@ -6,8 +6,8 @@ import pytest
 import soundfile as sf
 from pesq import pesq
 from pystoi import stoi
-from score_helpers import SAMPLE_RATE, add_noise
 
+from helpers.audio import add_noise
 from mal.io.audio import read_audio
 from mal.score import composite as comp
 from mal.score.metrics import (
@@ -17,6 +17,7 @@ from mal.score.metrics import (
     parse_metrics,
     score_pair,
 )
+from score_helpers import SAMPLE_RATE
 
 
 def test_values_agree_with_the_packages_on_the_same_files(speech, tmp_path):

@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from score_helpers import add_noise, write_scp_dir
 
+from helpers.audio import add_noise
 from mal.bin.score import main
 from mal.io.scp import read_scp
 from mal.score.summary import read_scores_dir
+from score_helpers import write_scp_dir
 
 METRICS = "pesq_wb,stoi,sisdr,csig"
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 
-from score_helpers import add_noise, write_scp_dir
 
+from helpers.audio import add_noise
 from mal.bin.score import main
+from score_helpers import write_scp_dir
 
 
 def test_score_cli_logs_progress_and_removes_the_partial_file(speech, tmp_path, caplog, monkeypatch):
