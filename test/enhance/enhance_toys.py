@@ -1,9 +1,8 @@
-"""Small models with known behaviour for the enhancement tests, and signal generators."""
+"""Small models with known behaviour for the enhancement tests (signals: helpers.audio)."""
 from __future__ import annotations
 
 from typing import List
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -77,21 +76,3 @@ class IdentityModel(AbsSEModel):
 
     def decode(self, features: List[torch.Tensor], noisy: torch.Tensor) -> torch.Tensor:
         return features[-1] * self.scale
-
-
-def harmonic_speech(seconds: float, rate: int = 16000, f0: float = 140.0, seed: int = 0) -> np.ndarray:
-    """A voiced-speech-like signal: harmonics of a gliding f0, syllable-rate amplitude envelope."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    f = f0 * (1 + 0.1 * np.sin(2 * np.pi * 1.3 * t))
-    phase = 2 * np.pi * np.cumsum(f) / rate
-    wav = sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 12))
-    envelope = 0.5 * (1 + np.sin(2 * np.pi * 3.0 * t)) ** 2
-    return (0.1 * wav * envelope).astype(np.float32)
-
-
-def noisy_version(clean: np.ndarray, snr_db: float = 5.0, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    noise = rng.standard_normal(len(clean)).astype(np.float32)
-    noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2) / 10 ** (snr_db / 10))
-    return (clean + noise).astype(np.float32)

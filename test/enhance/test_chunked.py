@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from enhance_toys import FirModel, IdentityModel, harmonic_speech, noisy_version
+from enhance_toys import FirModel, IdentityModel
+from helpers.audio import add_noise, harmonic
 from mal.enhance.chunked import EnhanceError, chunk_spans, enhance_chunked, fade_in, run_model
 
 RATE = 16000
@@ -35,7 +36,7 @@ def test_fades_are_complementary():
 
 @pytest.mark.parametrize("seconds", [0.03, 0.25, 0.3, 1.0, 1.7])
 def test_identity_model_passes_signal_unchanged(seconds):
-    wav = noisy_version(harmonic_speech(seconds))
+    wav = add_noise(harmonic(seconds), 5.0, seed=1)
     out = enhance_chunked(IdentityModel(), wav, chunk_seconds=0.25, overlap_seconds=0.05)
     assert out.shape == wav.shape and out.dtype == np.float32
     np.testing.assert_allclose(out, wav, atol=1e-6)
@@ -55,7 +56,7 @@ def _worst_seam(y: np.ndarray, edges: list, half: int = 2, context: int = 160) -
 @pytest.mark.parametrize("causal", [False, True])
 def test_chunked_matches_one_pass_and_has_no_seams(causal):
     model = FirModel(taps=31, causal=causal)
-    wav = harmonic_speech(2.0)
+    wav = harmonic(2.0)
     full = enhance_chunked(model, wav, chunk_seconds=0)  # one pass, same file normalisation
     chunk, overlap = 0.25, 0.05
     out = enhance_chunked(model, wav, chunk_seconds=chunk, overlap_seconds=overlap)
@@ -80,7 +81,7 @@ def test_chunked_matches_one_pass_and_has_no_seams(causal):
 
 def test_short_signal_goes_through_in_one_pass():
     model = FirModel(taps=31)
-    wav = noisy_version(harmonic_speech(0.2))
+    wav = add_noise(harmonic(0.2), 5.0, seed=1)
     out = enhance_chunked(model, wav, chunk_seconds=10.0, overlap_seconds=1.0, norm_rms=None)
     np.testing.assert_allclose(out, run_model(model, wav, model.conv.weight.device), atol=1e-7)
 
@@ -88,7 +89,7 @@ def test_short_signal_goes_through_in_one_pass():
 @pytest.mark.parametrize("scale", [0.003, 0.5, 4.0])
 def test_output_level_follows_input_scale(scale):
     model = FirModel(taps=31, gain=20.0)  # tanh makes it scale-dependent without the file normalisation
-    wav = noisy_version(harmonic_speech(1.0))
+    wav = add_noise(harmonic(1.0), 5.0, seed=1)
     ref = enhance_chunked(model, wav, chunk_seconds=0.4, overlap_seconds=0.1)
     out = enhance_chunked(model, wav * np.float32(scale), chunk_seconds=0.4, overlap_seconds=0.1)
     np.testing.assert_allclose(out, ref * scale, rtol=1e-4, atol=1e-6 * scale)

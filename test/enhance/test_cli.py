@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from enhance_toys import harmonic_speech, noisy_version
+from helpers.audio import add_noise, harmonic
 from mal.bin.enhance import main
 from mal.io import read_scp, write_wav
 from mal.models import MODEL_REGISTRY, build_model
@@ -32,7 +32,7 @@ def setup(tmp_path_factory):
     model = save_model(root / "model.pth", channels=4)
     lines = []
     for i, (key, rate) in enumerate(RATES.items()):
-        wav = noisy_version(harmonic_speech(0.5 + 0.1 * i, rate=rate, seed=i), seed=i)
+        wav = add_noise(harmonic(0.5 + 0.1 * i, seed=i, sr=rate), 5.0, seed=i)
         write_wav(root / "in" / f"{key}.wav", wav, rate)
         lines.append(f"{key} {root / 'in' / key}.wav")
     (root / "wav.scp").write_text("\n".join(lines) + "\n")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from enhance_toys import harmonic_speech, noisy_version
 
+from helpers.audio import add_noise, harmonic
 from mal.bin.enhance import main
 from mal.enhance.chunked import EnhanceError
 from mal.enhance.files import enhance_paths, plan_outputs
@@ -37,9 +37,9 @@ def write(path, wav, rate=16000, **kw):
 @pytest.fixture
 def tree(tmp_path):
     src = tmp_path / "in"
-    write(src / "a.wav", noisy_version(harmonic_speech(0.3), seed=1))
-    write(src / "sub" / "b.flac", noisy_version(harmonic_speech(0.4), seed=2), 8000)
-    write(src / "sub" / "deep" / "c.aiff", noisy_version(harmonic_speech(0.2), seed=3), format="AIFF")
+    write(src / "a.wav", add_noise(harmonic(0.3), 5.0, seed=1))
+    write(src / "sub" / "b.flac", add_noise(harmonic(0.4), 5.0, seed=2), 8000)
+    write(src / "sub" / "deep" / "c.aiff", add_noise(harmonic(0.2), 5.0, seed=3), format="AIFF")
     (src / "notes.txt").write_text("not audio")
     return src
 
@@ -74,7 +74,7 @@ def test_empty_matches_missing_inputs_and_collisions_are_errors(tree, tmp_path):
 
 
 def test_stereo_needs_a_choice_and_each_choice_does_what_it_says(tmp_path):
-    left, right = harmonic_speech(0.3, seed=1), 0.3 * harmonic_speech(0.3, seed=2)
+    left, right = harmonic(0.3, seed=1), 0.3 * harmonic(0.3, seed=2)
     stereo = write(tmp_path / "st.wav", np.stack([left, right], axis=1), subtype="FLOAT")
     with pytest.raises(EnhanceError, match=r"st.wav: 2 channels; choose --channels downmix .* or each"):
         enhance_paths(Scale(), stereo, tmp_path / "x.wav")

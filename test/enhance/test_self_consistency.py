@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from enhance_toys import FirModel, IdentityModel, harmonic_speech, noisy_version
+from enhance_toys import FirModel, IdentityModel
+from helpers.audio import add_noise, harmonic
 from mal.bin.self_consistency import main
 from mal.enhance.inference import EnhanceOptions, Enhancer
 from mal.enhance.self_consistency import iterate, self_consistency
@@ -25,8 +26,8 @@ def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("sc")
     wav_lines, ref_lines = [], []
     for i in range(3):
-        clean = harmonic_speech(1.0, seed=i, f0=120 + 30 * i)
-        noisy = noisy_version(clean, snr_db=5, seed=10 + i)
+        clean = harmonic(1.0, seed=i, f0=120 + 30 * i)
+        noisy = add_noise(clean, 5.0, seed=10 + i)
         write_wav(root / f"c{i}.wav", clean, 16000)
         write_wav(root / f"n{i}.wav", noisy, 16000)
         wav_lines.append(f"utt{i} {root}/n{i}.wav")

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from enhance_toys import FirModel, harmonic_speech, noisy_version
+from enhance_toys import FirModel
+from helpers.audio import add_noise, harmonic
 from mal.enhance.chunked import enhance_chunked, run_model
 from mal.enhance.streaming import StreamingError, check_streamable, enhance_streaming
 from mal.models import build_model
@@ -14,7 +15,7 @@ from mal.models import build_model
 @pytest.mark.parametrize("block_seconds", [0.016, 0.01, 0.0137, 1.0])
 def test_streaming_equals_offline_for_a_causal_model(block_seconds):
     model = FirModel(taps=31, causal=True)
-    wav = noisy_version(harmonic_speech(0.77))
+    wav = add_noise(harmonic(0.77), 5.0, seed=1)
     offline = enhance_chunked(model, wav, chunk_seconds=0)
     streamed = enhance_streaming(model, wav, block_seconds=block_seconds)
     assert streamed.shape == wav.shape
@@ -23,7 +24,7 @@ def test_streaming_equals_offline_for_a_causal_model(block_seconds):
 
 def test_streaming_without_file_normalisation_equals_raw_forward():
     model = FirModel(taps=31, causal=True)
-    wav = noisy_version(harmonic_speech(0.5))
+    wav = add_noise(harmonic(0.5), 5.0, seed=1)
     raw = run_model(model, wav, torch.device("cpu"))
     np.testing.assert_allclose(enhance_streaming(model, wav, 0.016, norm_rms=None), raw, atol=1e-6)
 
@@ -47,7 +48,7 @@ def test_causal_model_without_streamer_is_refused():
 def test_tfmask_streaming_equals_offline(block_seconds):
     torch.manual_seed(0)
     model = build_model("tfmask", causal=True).eval()
-    wav = noisy_version(harmonic_speech(1.0))
+    wav = add_noise(harmonic(1.0), 5.0, seed=1)
     offline = enhance_chunked(model, wav, chunk_seconds=0)
     streamed = enhance_streaming(model, wav, block_seconds=block_seconds)
     assert streamed.shape == wav.shape
