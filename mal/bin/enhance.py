@@ -1,4 +1,4 @@
-"""mal-enhance: enhance a wav.scp into DIR/wav/<key>.wav + DIR/wav.scp, or one file.
+"""mal-enhance: enhance a wav.scp into DIR/wav/<key>.wav + DIR/wav.scp, or files, folders and globs.
 
     mal-enhance --model exp/x/model.pth --wav-scp data/test/wav.scp --out-dir DIR \\
         [--key-file keys.scp] [--chunk-seconds 10 --overlap-seconds 1] [--streaming] \\
