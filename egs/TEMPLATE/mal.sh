@@ -55,6 +55,7 @@ self_consistency_systems="warmup mal"  # stage 7: systems to check
 self_consistency_max_utts=0  # stage 7: first N utterances of each test set (0: all)
 pack_system=mal         # stage 8: which system to pack
 train_args=             # more mal-train --override KEY=VALUE for every trained system, e.g. "optim.lr=1e-4 batch.batch_size=16"
+tensorboard=false       # every trained system also logs to exp/<tag>/<system>/tensorboard (mal-train --tensorboard)
 inference_args=         # more mal-enhance options for the trained systems (not peers), e.g. "--chunk-seconds 4 --streaming"
 #</options>
 
@@ -102,6 +103,7 @@ chmod +x "${exp}/run.sh.tmp"; mv "${exp}/run.sh.tmp" "${exp}/run.sh"
 train_opts=()
 [ "${ngpu}" -gt 0 ] && train_opts+=(--device cuda) || train_opts+=(--device cpu)
 read -ra extra <<< "${train_args}"; [ "${#extra[@]}" -eq 0 ] || train_opts+=(--override "${extra[@]}")
+[ "${tensorboard}" = true ] && train_opts+=(--tensorboard)
 read -ra inference_opts <<< "${inference_args}"
 [ "${inference_nj}" -gt 0 ] || inference_nj=${nj}
 train_prog=(mal-train)  # several GPUs: one data-parallel process each

@@ -62,9 +62,15 @@ def test_train_and_inference_args_and_inference_nj_reach_the_programs(tmp_path):
     assert not any("--chunk-seconds" in a for a in peer_jobs)  # model options are not for peers
 
 
+def test_tensorboard_option_reaches_every_training_job(tmp_path):
+    calls = _calls(tmp_path, "--tensorboard", "true", "--peer_systems", "", "--stop_stage", "4")
+    train = [args for prog, args in calls if prog == "mal-train"]
+    assert len(train) == 2 and all(" --tensorboard" in f" {a}" for a in train)
+
+
 def test_without_extra_args_nothing_is_added(tmp_path):
     calls = _calls(tmp_path, "--peer_systems", "")
-    assert not any("--override" in args for _, args in calls)
+    assert not any("--override" in args or "--tensorboard" in args for _, args in calls)
     assert len([1 for prog, _ in calls if prog == "mal-enhance"]) == 2 * 2  # --nj 2
 
 
