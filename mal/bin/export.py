@@ -4,7 +4,7 @@
 
 writes ``OUT_DIR/<name>.onnx`` (offline: [batch, time] in and out), ``OUT_DIR/<name>.stream.onnx``
 (streaming: STFT frames and state in, frames and state out; causal TFMaskNet), and with
-``--torchscript`` ``OUT_DIR/<name>.ts.pt``. Each file is run once after writing and must match
+``--torchscript`` ``OUT_DIR/<name>.ts.pt`` (and ``<name>.stream.ts.pt``). Each file is run once after writing and must match
 PyTorch within ``--tolerance``. Run them with mal.export.runtime (OnnxOffline, OnnxStreamer).
 """
 from __future__ import annotations
@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import List, Optional
 
 from mal.export.graphs import UnsupportedForm
-from mal.export.onnx_export import TOLERANCE, export_offline_onnx, export_streaming_onnx, export_torchscript, write_bytes
+from mal.export.onnx_export import (
+    TOLERANCE,
+    export_offline_onnx,
+    export_streaming_onnx,
+    export_streaming_torchscript,
+    export_torchscript,
+    write_bytes,
+)
 from mal.models.pretrained import load_model
 from mal.models.shipped import resolve_model
 
@@ -35,7 +42,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--form", choices=FORMS, default="both",
                    help="offline, streaming (causal TFMaskNet), or both (streaming only where the model streams)")
     p.add_argument("--onnx", action="store_true", help="write ONNX files (what mal-export always does)")
-    p.add_argument("--torchscript", action="store_true", help="also write the offline form as TorchScript")
+    p.add_argument("--torchscript", action="store_true", help="also write the forms as TorchScript")
     p.add_argument("--length-seconds", type=float, default=4.0,
                    help="samples per call of an offline graph that cannot take any length (and of the checks)")
     p.add_argument("--tolerance", type=float, default=TOLERANCE, help="largest difference from PyTorch accepted")
@@ -62,6 +69,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             try:
                 data = export_streaming_onnx(model, args.tolerance)
                 logging.info("wrote %s (streaming)", write_bytes(out / f"{stem}.stream.onnx", data))
+                if args.torchscript:
+                    data = export_streaming_torchscript(model, args.tolerance)
+                    logging.info("wrote %s (TorchScript, streaming)", write_bytes(out / f"{stem}.stream.ts.pt", data))
             except UnsupportedForm as e:
                 if args.form == "streaming":
                     raise

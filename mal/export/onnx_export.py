@@ -104,10 +104,14 @@ def export_streaming_onnx(model: AbsSEModel, tolerance: float = TOLERANCE) -> by
     error = max(_max_error(session, step, (frames[:count], *[s + 0.1 for s in state])) for count in (1, 3))
     if error > tolerance:
         raise ExportError(f"{type(model).__name__}: streaming ONNX output differs from PyTorch by {error:.3g} (> {tolerance})")
+    return _with_metadata(data, streaming_metadata(model, step))
+
+
+def streaming_metadata(model: AbsSEModel, step: TFMaskFrameStep) -> Dict[str, object]:
+    """What a runtime needs around the streaming form: framing, window, state shapes."""
     window = "sqrt_hann" if torch.allclose(model.window.square().sum(), torch.hann_window(model.n_fft).sum()) else "hann"
-    meta = {"form": "streaming", "sample_rate": int(model.sample_rate), "n_fft": model.n_fft, "hop_length": model.hop_length,
+    return {"form": "streaming", "sample_rate": int(model.sample_rate), "n_fft": model.n_fft, "hop_length": model.hop_length,
             "window": window, "state_shapes": [list(s) for s in step.state_shapes]}
-    return _with_metadata(data, meta)
 
 
 def _traced_error(traced, graph: torch.nn.Module, example: torch.Tensor) -> float:
@@ -134,6 +138,25 @@ def export_torchscript(model: AbsSEModel, length: int, tolerance: float = TOLERA
     meta = {"sample_rate": int(model.sample_rate), "length": fixed, **offline_contract(model)}
     torch.jit.save(traced, buffer, _extra_files={"mal.json": json.dumps(meta)})
     return buffer.getvalue(), fixed
+
+
+def export_streaming_torchscript(model: AbsSEModel, tolerance: float = TOLERANCE) -> bytes:
+    """TorchScript (traced) of the streaming form: ``out_frames, *state = module(frames, *state)``."""
+    step: TFMaskFrameStep = streaming_graph(model).eval()
+    state = step.initial_state()
+    frames = 0.05 * torch.randn(3, model.n_fft, generator=torch.Generator().manual_seed(2))
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(step, (frames, *state), check_trace=False)
+        error = 0.0
+        for count in (1, 3):
+            args = (frames[:count], *[s + 0.1 for s in state])
+            error = max(error, max(float((a - b).abs().max()) for a, b in zip(traced(*args), step(*args))))
+    if error > tolerance:
+        raise ExportError(f"{type(model).__name__}: streaming TorchScript differs from PyTorch by {error:.3g} (> {tolerance})")
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer, _extra_files={"mal.json": json.dumps(streaming_metadata(model, step))})
+    return buffer.getvalue()
 
 
 def write_bytes(path: PathLike, data: bytes) -> Path:

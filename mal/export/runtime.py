@@ -1,5 +1,5 @@
-"""Run exported ONNX files with onnxruntime: the offline form on whole signals, the streaming
-form block by block (framing and overlap-add as TFMaskStreamer, the network in onnxruntime)."""
+"""Run exported files: the offline ONNX form on whole signals, the streaming form (ONNX or
+TorchScript) block by block (framing and overlap-add as TFMaskStreamer, the network exported)."""
 from __future__ import annotations
 
 import json
@@ -77,29 +77,51 @@ class OnnxOffline:
         return out.reshape(np.shape(noisy))
 
 
-class OnnxStreamer(TFMaskStreamer):
-    """A TFMaskStreamer whose network step runs in onnxruntime (the streaming form)."""
+class ExportedStreamer(TFMaskStreamer):
+    """A TFMaskStreamer whose network step is an exported streaming form (framing from metadata)."""
 
-    def __init__(self, path: Union[PathLike, bytes], num_threads: int = 1):
-        self.session = open_session(path, num_threads)
-        meta = metadata(self.session)
+    def __init__(self, meta: Dict[str, Any], where: str):
         if meta.get("form") != "streaming":
-            raise ValueError(f"{path!s:.80}: not a streaming mal export (form {meta.get('form')!r})")
+            raise ValueError(f"{where:.80}: not a streaming mal export (form {meta.get('form')!r})")
         n_fft = int(meta["n_fft"])
         window = torch.hann_window(n_fft, periodic=True)
         window = window.sqrt() if meta["window"] == "sqrt_hann" else window
         super().__init__(SimpleNamespace(n_fft=n_fft, hop_length=int(meta["hop_length"]), window=window))
         self.sample_rate = int(meta["sample_rate"])
-        self.names = [i.name for i in self.session.get_inputs()]
-        self.onnx_state: List[np.ndarray] = [np.zeros(s, np.float32) for s in meta["state_shapes"]]
-
-    def enhance_frames(self, frames: torch.Tensor) -> torch.Tensor:
-        feed = dict(zip(self.names, [frames.numpy().astype(np.float32), *self.onnx_state]))
-        out, *self.onnx_state = self.session.run(None, feed)
-        return torch.from_numpy(out)
+        self.step_state = [np.zeros(s, np.float32) for s in meta["state_shapes"]]
 
     def run(self, wav: np.ndarray, block: int) -> np.ndarray:
         """Feed ``wav`` [T] in blocks of ``block`` samples, then flush: the whole output."""
         x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
         outs = [self.feed(x[i : i + block]) for i in range(0, len(x), block)] + [self.flush()]
         return torch.cat(outs).numpy()
+
+
+class OnnxStreamer(ExportedStreamer):
+    """The streaming form (``.stream.onnx``) with its network step in onnxruntime."""
+
+    def __init__(self, path: Union[PathLike, bytes], num_threads: int = 1):
+        self.session = open_session(path, num_threads)
+        super().__init__(metadata(self.session), str(path))
+        self.names = [i.name for i in self.session.get_inputs()]
+
+    def enhance_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        feed = dict(zip(self.names, [frames.numpy().astype(np.float32), *self.step_state]))
+        out, *self.step_state = self.session.run(None, feed)
+        return torch.from_numpy(out)
+
+
+class TorchScriptStreamer(ExportedStreamer):
+    """The streaming form as TorchScript (``.stream.ts.pt``)."""
+
+    def __init__(self, path: PathLike):
+        extra = {"mal.json": ""}
+        self.module = torch.jit.load(str(path), _extra_files=extra)
+        super().__init__(json.loads(extra["mal.json"]), str(path))
+        self.step_state = [torch.from_numpy(s) for s in self.step_state]
+
+    @torch.no_grad()
+    def enhance_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        out, *self.step_state = self.module(frames.float(), *self.step_state)
+        return out
+
