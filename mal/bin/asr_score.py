@@ -24,6 +24,7 @@ from mal.asr.error_rate import total
 from mal.asr.scoring import DecodingCost, transcribe_and_score, write_asr_scores
 from mal.asr.transcripts import read_transcripts
 from mal.io.scp import read_scp
+from mal.progress import progress
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -69,9 +70,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         recognizer = build_recognizer(args.recognizer, **conf)
         logging.info("recognizer %s %s ready in %.1f s", args.recognizer, conf or "", time.perf_counter() - start)
         results = []
-        for result in transcribe_and_score(
-            estimates, transcripts, recognizer, keys, cost, est_name=args.est_scp, text_name=args.text
-        ):
+        scored = transcribe_and_score(estimates, transcripts, recognizer, keys, cost, est_name=args.est_scp, text_name=args.text)
+        for result in progress(scored, total=len(keys if keys is not None else estimates), desc="mal-asr-score"):
             results.append(result)
             logging.info("%s WER %s HYP: %s", result.key, _percent(result.words.rate), result.hypothesis)
         write_asr_scores(args.out_dir, results)
