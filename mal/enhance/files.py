@@ -60,12 +60,16 @@ def plan_outputs(source: PathLike, out: PathLike) -> List[Tuple[Path, Path]]:
     path = Path(text)
     if path.is_file():
         target = Path(out)
-        return [(path, target / output_name(Path(path.name)) if target.is_dir() else target)]
+        into_folder = target.is_dir() or str(out).endswith(("/", os.sep))
+        return [(path, target / output_name(Path(path.name)) if into_folder else target)]
+    out_root = Path(out).resolve()
     if path.is_dir():
-        inputs = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_EXTENSIONS)
+        inputs = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_EXTENSIONS
+                        and not p.resolve().is_relative_to(out_root))  # an output folder inside the input one
         base, what = path, f"folder {path} (audio extensions: {' '.join(INPUT_EXTENSIONS)})"
     elif is_glob(text):
-        inputs = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        inputs = sorted(Path(p) for p in glob.glob(text, recursive=True)
+                        if Path(p).is_file() and not Path(p).resolve().is_relative_to(out_root))
         base, what = glob_base(text), f"pattern '{text}'"
     else:
         raise EnhanceError(f"{text}: no such file or folder")

@@ -63,6 +63,19 @@ def test_glob_is_mirrored_from_its_fixed_folder(tree, tmp_path):
     assert [o.relative_to(tmp_path / "o").as_posix() for _, o in pairs] == ["b.flac"]
 
 
+def test_an_output_folder_inside_the_input_folder_is_not_read_back(tree, tmp_path):
+    enhance_paths(Scale(), tree, tree / "enhanced")
+    again = plan_outputs(tree, tree / "enhanced")  # a second run sees the same inputs
+    assert sorted(i.relative_to(tree).as_posix() for i, _ in again) == ["a.wav", "sub/b.flac", "sub/deep/c.aiff"]
+    assert plan_outputs(f"{tree}/**/*.wav", tree / "enhanced") == [(tree / "a.wav", tree / "enhanced" / "a.wav")]
+
+
+def test_one_file_into_a_folder(tree, tmp_path):
+    assert plan_outputs(tree / "a.wav", f"{tmp_path}/new/") == [(tree / "a.wav", tmp_path / "new" / "a.wav")]
+    (tmp_path / "there").mkdir()
+    assert plan_outputs(tree / "sub" / "deep" / "c.aiff", tmp_path / "there") == [(tree / "sub" / "deep" / "c.aiff", tmp_path / "there" / "c.wav")]
+
+
 def test_empty_matches_missing_inputs_and_collisions_are_errors(tree, tmp_path):
     with pytest.raises(EnhanceError, match=r"no audio files match pattern '.*\*\.mp3'"):
         plan_outputs(f"{tree}/*.mp3", tmp_path / "o")
