@@ -5,9 +5,13 @@ import re
 
 import pytest
 
-from conftest import run_args
 from helpers.configs import write_config
 from mal.bin.train import main
+
+
+def run_args(config, data_dirs, out, *extra):
+    train, valid = data_dirs
+    return ["--config", str(config), "--train-dir", str(train), "--valid-dir", str(valid), "--out-dir", str(out), "--device", "cpu", *extra]
 
 
 def test_progress_lines_count_steps_to_the_end(tmp_path, data_dirs, monkeypatch):
