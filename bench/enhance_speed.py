@@ -10,8 +10,8 @@ RTF = processing time / audio duration (best of ``--repeats``), as wall-clock ti
 this process's CPU time: with one thread, CPU time is what the wall time would be on an idle
 core, so it stays meaningful on a machine shared with other jobs (the wall RTF then grows).
 Offline uses the mal-enhance defaults (10 s chunks, 1 s overlap), streaming feeds 16 ms blocks.
-The ONNX columns run the exported offline graph on the whole signal and the streaming graph
-(causal TFMaskNet) with the same blocks; "-" where a form does not exist or onnxruntime is
+The ONNX columns run the exported offline graph on the whole signal and the streaming form
+(causal TFMaskNet and DEMUCS) with the same blocks; "-" where a form does not exist or onnxruntime is
 not installed (``pip install 'mal[export]'``).
 Prints a Markdown table; the default model's offline CPU RTF is checked against ``--target``.
 """
@@ -79,7 +79,7 @@ def onnx_rtfs(model: torch.nn.Module, wav: np.ndarray, repeats: int) -> Tuple[Op
         return None, None
     from mal.export.graphs import UnsupportedForm
     from mal.export.onnx_export import export_offline_onnx, export_streaming_onnx
-    from mal.export.runtime import OnnxOffline, OnnxStreamer
+    from mal.export.runtime import OnnxOffline, exported_streamer
 
     seconds = len(wav) / model.sample_rate
     data, _ = export_offline_onnx(model, model.valid_length(len(wav)))
@@ -90,7 +90,7 @@ def onnx_rtfs(model: torch.nn.Module, wav: np.ndarray, repeats: int) -> Tuple[Op
     except UnsupportedForm:
         return offline_rtf, None
     block = int(round(DEFAULT_BLOCK_SECONDS * model.sample_rate))
-    streaming_rtf = best_time(lambda: OnnxStreamer(stream_data).run(wav, block), repeats)[1] / seconds
+    streaming_rtf = best_time(lambda: exported_streamer(stream_data).run(wav, block), repeats)[1] / seconds
     return offline_rtf, streaming_rtf
 
 

@@ -6,9 +6,13 @@
   input with zeros to one and cuts the output back, as the models do inside; a normalising
   non-causal DEMUCS leaves its input scale (std + floor) to the runtime too, since the std of
   the padded signal would differ. :func:`offline_contract` says what the runtime must do.
-- streaming (causal TFMaskNet): ``out_frames, *state = graph(frames, *state)``: raw STFT frames
+- streaming, causal TFMaskNet: ``out_frames, *state = graph(frames, *state)``: raw STFT frames
   [count, n_fft] in, windowed synthesis frames out, the recurrent state and conv caches passed
   explicitly. The framing and overlap-add around it stay in the caller (TFMaskStreamer).
+- streaming, causal DEMUCS: the network steps of DemucsStreamer side by side in one graph
+  (each encoder layer, the LSTM with its state, each decoder layer up to its transposed conv),
+  each with its own inputs and outputs; the buffering, overlap-add and scaling stay in the
+  caller (DemucsStreamer), which runs one step at a time.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from torch.nn import functional as F
 
 from mal.export.dft import RealDFT
 from mal.models.abs_model import AbsSEModel
-from mal.models.demucs import Demucs
+from mal.models.demucs import Demucs, DemucsStreamer
 from mal.models.tfmask import TFMaskNet
 from mal.models.tiny import TinyConvAE
 
@@ -63,6 +67,8 @@ def flatten_state(state: Dict[str, Any]) -> List[torch.Tensor]:
 class TFMaskFrameStep(nn.Module):
     """One streaming step of a causal TFMaskNet with its state as explicit inputs and outputs."""
 
+    kind = "tfmask"
+
     def __init__(self, model: TFMaskNet):
         super().__init__()
         if not model.causal:
@@ -77,6 +83,24 @@ class TFMaskFrameStep(nn.Module):
     def initial_state(self) -> List[torch.Tensor]:
         """The state of a fresh stream (zeros, as the PyTorch streamer starts)."""
         return [torch.zeros(shape) for shape in self.state_shapes]
+
+    def names(self) -> Tuple[List[str], List[str], Dict[str, Dict[int, str]]]:
+        """Input names, output names and dynamic axes of the exported graph."""
+        state = [f"state{i}" for i in range(len(self.state_shapes))]
+        return ["frames", *state], ["out_frames", *[n + "_out" for n in state]], {"frames": {0: "count"}, "out_frames": {0: "count"}}
+
+    def example(self, count: int, seed: int) -> Tuple[torch.Tensor, ...]:
+        """Inputs for ``count`` frames (and a non-zero state) to trace and check with."""
+        generator = torch.Generator().manual_seed(seed)
+        frames = 0.05 * torch.randn(count, self.model.n_fft, generator=generator)
+        return (frames, *[s + 0.1 for s in self.initial_state()])
+
+    def metadata(self) -> Dict[str, Any]:
+        """What a runtime needs around the graph: framing, window, state shapes."""
+        model = self.model
+        window = "sqrt_hann" if torch.allclose(model.window.square().sum(), torch.hann_window(model.n_fft).sum()) else "hann"
+        return {"kind": self.kind, "n_fft": model.n_fft, "hop_length": model.hop_length, "window": window,
+                "state_shapes": [list(s) for s in self.state_shapes]}
 
     def state_dict_of(self, flat: Tuple[torch.Tensor, ...]) -> Dict[str, Any]:
         caches: List[Any] = list(flat[: self.num_caches]) or [None] * len(self.model.encoder)
@@ -110,6 +134,60 @@ def offline_contract(model: AbsSEModel) -> Dict[str, Any]:
     return contract
 
 
+class DemucsStreamSteps(nn.Module):
+    """DemucsStreamer's network steps in one graph (see the module docstring)."""
+
+    kind = "demucs"
+
+    def __init__(self, model: Demucs):
+        super().__init__()
+        if not model.supports_streaming:
+            raise UnsupportedForm("streaming export needs a causal DEMUCS with resample: 1 (causal: true)")
+        self.model = model
+        self.steps = DemucsStreamer(model)
+        self.widths = [layer[2].out_channels // 2 for layer in model.encoder]
+        self.decoder_ins = [layer[0].in_channels for layer in model.decoder]
+        lstm = model.lstm.rnn
+        self.state_shape = (lstm.num_layers, 1, lstm.hidden_size)
+
+    def forward(self, *inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        depth = self.model.depth
+        encoded = [self.model.encoder[level](inputs[level]) for level in range(depth)]
+        y, (h, c) = self.model.lstm(inputs[depth].transpose(1, 2), (inputs[depth + 1], inputs[depth + 2]))
+        upsampled = [self.steps.upsample(index, inputs[depth + 3 + index]) for index in range(depth)]
+        return (*encoded, y.transpose(1, 2), h, c, *upsampled)
+
+    def names(self) -> Tuple[List[str], List[str], Dict[str, Dict[int, str]]]:
+        """Input names, output names and dynamic (time) axes of the exported graph."""
+        depth = self.model.depth
+        inputs = [f"enc{i}" for i in range(depth)] + ["lstm", "h", "c"] + [f"dec{i}" for i in range(depth)]
+        outputs = [n + "_out" for n in inputs]
+        dynamic = {n: {2: "time"} for n in inputs + outputs if n not in ("h", "c", "h_out", "c_out")}
+        return inputs, outputs, dynamic
+
+    def example(self, frames: int, seed: int) -> Tuple[torch.Tensor, ...]:
+        """Inputs of ``frames`` frames for every step."""
+        generator = torch.Generator().manual_seed(seed)
+        model, widths = self.model, self.widths
+        size = (frames - 1) * model.stride + model.kernel_size
+
+        def rand(*shape: int) -> torch.Tensor:
+            return 0.1 * torch.randn(*shape, generator=generator)
+
+        encoder = [rand(1, c, size) for c in [1] + widths[:-1]]
+        state = [rand(*self.state_shape), rand(*self.state_shape)]
+        return (*encoder, rand(1, widths[-1], frames), *state, *[rand(1, c, frames) for c in self.decoder_ins])
+
+    def metadata(self) -> Dict[str, Any]:
+        """What a runtime needs around the steps: geometry, channel counts, biases, state shape."""
+        model = self.model
+        return {"kind": self.kind, "depth": model.depth, "kernel_size": model.kernel_size, "stride": model.stride,
+                "floor": model.floor, "normalize": model.normalize, "skips": model.skips, "widths": self.widths,
+                "decoder_ins": self.decoder_ins, "decoder_outs": [layer[2].out_channels for layer in model.decoder],
+                "biases": [layer[2].bias.tolist() for layer in model.decoder],
+                "relu": [len(layer) > 3 for layer in model.decoder], "state_shape": list(self.state_shape)}
+
+
 def offline_graph(model: AbsSEModel) -> nn.Module:
     """The module exported as the offline form (see :func:`offline_contract`)."""
     if isinstance(model, TFMaskNet):
@@ -125,9 +203,10 @@ def offline_graph(model: AbsSEModel) -> nn.Module:
     return graph
 
 
-def streaming_graph(model: AbsSEModel) -> TFMaskFrameStep:
-    """The module exported as the streaming form (causal TFMaskNet only, so far)."""
-    if not isinstance(model, TFMaskNet):
-        raise UnsupportedForm(f"streaming export is implemented for causal TFMaskNet only, not {type(model).__name__}; "
-                          "export the offline form")
-    return TFMaskFrameStep(model)
+def streaming_graph(model: AbsSEModel) -> nn.Module:
+    """The module exported as the streaming form (causal TFMaskNet or DEMUCS)."""
+    if isinstance(model, TFMaskNet):
+        return TFMaskFrameStep(model)
+    if isinstance(model, Demucs):
+        return DemucsStreamSteps(model)
+    raise UnsupportedForm(f"{type(model).__name__} has no streaming form (causal TFMaskNet and DEMUCS have)")

@@ -19,7 +19,7 @@ from typing import Dict, List, Tuple, Union
 import numpy as np
 import torch
 
-from mal.export.graphs import ExportError, TFMaskFrameStep, offline_contract, offline_graph, streaming_graph
+from mal.export.graphs import ExportError, offline_contract, offline_graph, streaming_graph
 from mal.models.abs_model import AbsSEModel
 
 PathLike = Union[str, os.PathLike]
@@ -92,26 +92,21 @@ def export_offline_onnx(model: AbsSEModel, length: int, tolerance: float = TOLER
 
 
 def export_streaming_onnx(model: AbsSEModel, tolerance: float = TOLERANCE) -> bytes:
-    """ONNX bytes of the streaming form (one or more STFT frames per call, state explicit)."""
-    step: TFMaskFrameStep = streaming_graph(model).eval()
-    state = step.initial_state()
-    names = [f"state{i}" for i in range(len(state))]
-    generator = torch.Generator().manual_seed(0)
-    frames = 0.05 * torch.randn(3, model.n_fft, generator=generator)
-    dynamic = {"frames": {0: "count"}, "out_frames": {0: "count"}}
-    data = _export(step, (frames, *state), ["frames", *names], ["out_frames", *[n + "_out" for n in names]], dynamic)
+    """ONNX bytes of the streaming form (mal.export.graphs: TFMaskFrameStep, DemucsStreamSteps)."""
+    step = streaming_graph(model).eval()
+    inputs, outputs, dynamic = step.names()
+    data = _export(step, step.example(3, seed=0), inputs, outputs, dynamic)
     session = _session(data)
-    error = max(_max_error(session, step, (frames[:count], *[s + 0.1 for s in state])) for count in (1, 3))
+    error = max(_max_error(session, step, step.example(count, seed=count)) for count in (1, 2))
     if error > tolerance:
         raise ExportError(f"{type(model).__name__}: streaming ONNX output differs from PyTorch by {error:.3g} (> {tolerance})")
     return _with_metadata(data, streaming_metadata(model, step))
 
 
-def streaming_metadata(model: AbsSEModel, step: TFMaskFrameStep) -> Dict[str, object]:
-    """What a runtime needs around the streaming form: framing, window, state shapes."""
-    window = "sqrt_hann" if torch.allclose(model.window.square().sum(), torch.hann_window(model.n_fft).sum()) else "hann"
-    return {"form": "streaming", "sample_rate": int(model.sample_rate), "n_fft": model.n_fft, "hop_length": model.hop_length,
-            "window": window, "state_shapes": [list(s) for s in step.state_shapes]}
+def streaming_metadata(model: AbsSEModel, step: torch.nn.Module) -> Dict[str, object]:
+    """The streaming form's metadata: ``form``, ``sample_rate`` and what its step class records."""
+    inputs, outputs, _ = step.names()
+    return {"form": "streaming", "sample_rate": int(model.sample_rate), "inputs": inputs, "outputs": outputs, **step.metadata()}
 
 
 def _traced_error(traced, graph: torch.nn.Module, example: torch.Tensor) -> float:
@@ -141,16 +136,14 @@ def export_torchscript(model: AbsSEModel, length: int, tolerance: float = TOLERA
 
 
 def export_streaming_torchscript(model: AbsSEModel, tolerance: float = TOLERANCE) -> bytes:
-    """TorchScript (traced) of the streaming form: ``out_frames, *state = module(frames, *state)``."""
-    step: TFMaskFrameStep = streaming_graph(model).eval()
-    state = step.initial_state()
-    frames = 0.05 * torch.randn(3, model.n_fft, generator=torch.Generator().manual_seed(2))
+    """TorchScript (traced) of the streaming form, with the same inputs and outputs as the ONNX one."""
+    step = streaming_graph(model).eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(step, (frames, *state), check_trace=False)
+        traced = torch.jit.trace(step, step.example(3, seed=0), check_trace=False)
         error = 0.0
-        for count in (1, 3):
-            args = (frames[:count], *[s + 0.1 for s in state])
+        for count in (1, 2):
+            args = step.example(count, seed=count)
             error = max(error, max(float((a - b).abs().max()) for a, b in zip(traced(*args), step(*args))))
     if error > tolerance:
         raise ExportError(f"{type(model).__name__}: streaming TorchScript differs from PyTorch by {error:.3g} (> {tolerance})")

@@ -1,5 +1,6 @@
 """Run exported files: the offline ONNX form on whole signals, the streaming form (ONNX or
-TorchScript) block by block (framing and overlap-add as TFMaskStreamer, the network exported)."""
+TorchScript) block by block: the PyTorch streamer's bookkeeping (framing, buffers, overlap-add)
+around the exported network steps."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from mal.models.layers import conv_valid_length
+from mal.models.demucs import DemucsStreamer
 from mal.models.tfmask import TFMaskStreamer
 
 PathLike = Union[str, os.PathLike]
@@ -77,51 +79,116 @@ class OnnxOffline:
         return out.reshape(np.shape(noisy))
 
 
-class ExportedStreamer(TFMaskStreamer):
-    """A TFMaskStreamer whose network step is an exported streaming form (framing from metadata)."""
-
-    def __init__(self, meta: Dict[str, Any], where: str):
-        if meta.get("form") != "streaming":
-            raise ValueError(f"{where:.80}: not a streaming mal export (form {meta.get('form')!r})")
-        n_fft = int(meta["n_fft"])
-        window = torch.hann_window(n_fft, periodic=True)
-        window = window.sqrt() if meta["window"] == "sqrt_hann" else window
-        super().__init__(SimpleNamespace(n_fft=n_fft, hop_length=int(meta["hop_length"]), window=window))
-        self.sample_rate = int(meta["sample_rate"])
-        self.step_state = [np.zeros(s, np.float32) for s in meta["state_shapes"]]
-
-    def run(self, wav: np.ndarray, block: int) -> np.ndarray:
-        """Feed ``wav`` [T] in blocks of ``block`` samples, then flush: the whole output."""
-        x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
-        outs = [self.feed(x[i : i + block]) for i in range(0, len(x), block)] + [self.flush()]
-        return torch.cat(outs).numpy()
-
-
-class OnnxStreamer(ExportedStreamer):
-    """The streaming form (``.stream.onnx``) with its network step in onnxruntime."""
+class OnnxSteps:
+    """The exported network steps in onnxruntime: ``steps(feed, wanted) -> [outputs]``."""
 
     def __init__(self, path: Union[PathLike, bytes], num_threads: int = 1):
         self.session = open_session(path, num_threads)
-        super().__init__(metadata(self.session), str(path))
-        self.names = [i.name for i in self.session.get_inputs()]
+        self.meta = metadata(self.session)
+        self.inputs = [i.name for i in self.session.get_inputs()]
 
-    def enhance_frames(self, frames: torch.Tensor) -> torch.Tensor:
-        feed = dict(zip(self.names, [frames.numpy().astype(np.float32), *self.step_state]))
-        out, *self.step_state = self.session.run(None, feed)
-        return torch.from_numpy(out)
+    def __call__(self, feed: Dict[str, np.ndarray], wanted: List[str]) -> List[np.ndarray]:
+        return self.session.run(wanted, feed)
 
 
-class TorchScriptStreamer(ExportedStreamer):
-    """The streaming form as TorchScript (``.stream.ts.pt``)."""
+class TorchScriptSteps:
+    """The same steps from a TorchScript file (``.stream.ts.pt``)."""
 
     def __init__(self, path: PathLike):
         extra = {"mal.json": ""}
         self.module = torch.jit.load(str(path), _extra_files=extra)
-        super().__init__(json.loads(extra["mal.json"]), str(path))
-        self.step_state = [torch.from_numpy(s) for s in self.step_state]
+        self.meta = json.loads(extra["mal.json"])
+        self.inputs, self.outputs = self.meta["inputs"], self.meta["outputs"]
 
     @torch.no_grad()
-    def enhance_frames(self, frames: torch.Tensor) -> torch.Tensor:
-        out, *self.step_state = self.module(frames.float(), *self.step_state)
-        return out
+    def __call__(self, feed: Dict[str, np.ndarray], wanted: List[str]) -> List[np.ndarray]:
+        outs = self.module(*[torch.from_numpy(np.ascontiguousarray(feed[n], dtype=np.float32)) for n in self.inputs])
+        return [outs[self.outputs.index(w)].numpy() for w in wanted]
 
+
+Steps = Union[OnnxSteps, TorchScriptSteps]
+
+
+def run_stream(streamer: Any, wav: np.ndarray, block: int) -> np.ndarray:
+    """Feed ``wav`` [T] to a streamer in blocks of ``block`` samples, then flush: the whole output."""
+    x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+    outs = [streamer.feed(x[i : i + block]) for i in range(0, len(x), block)] + [streamer.flush()]
+    return torch.cat(outs).numpy()
+
+
+class ExportedTFMaskStreamer(TFMaskStreamer):
+    """A TFMaskStreamer whose network step is the exported one (framing from the metadata)."""
+
+    def __init__(self, steps: Steps):
+        meta = steps.meta
+        n_fft = int(meta["n_fft"])
+        window = torch.hann_window(n_fft, periodic=True)
+        window = window.sqrt() if meta["window"] == "sqrt_hann" else window
+        super().__init__(SimpleNamespace(n_fft=n_fft, hop_length=int(meta["hop_length"]), window=window))
+        self.steps, self.sample_rate = steps, int(meta["sample_rate"])
+        self.step_state = [np.zeros(s, np.float32) for s in meta["state_shapes"]]
+        self.wanted = ["out_frames"] + [f"state{i}_out" for i in range(len(self.step_state))]
+
+    def enhance_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        feed = dict(zip(self.steps.inputs, [frames.numpy().astype(np.float32), *self.step_state]))
+        out, *self.step_state = self.steps(feed, self.wanted)
+        return torch.from_numpy(out)
+
+    def run(self, wav: np.ndarray, block: int) -> np.ndarray:
+        return run_stream(self, wav, block)
+
+
+class ExportedDemucsStreamer(DemucsStreamer):
+    """A DemucsStreamer whose network steps are the exported ones (one step per call, the inputs
+    of the other steps fed as small zero tensors)."""
+
+    def __init__(self, steps: Steps):
+        meta = steps.meta
+        self.steps, self.sample_rate = steps, int(meta["sample_rate"])
+        depth, kernel, stride = int(meta["depth"]), int(meta["kernel_size"]), int(meta["stride"])
+        self.model = SimpleNamespace(depth=depth, kernel_size=kernel, stride=stride, floor=float(meta["floor"]),
+                                     normalize=bool(meta["normalize"]), skips=bool(meta["skips"]),
+                                     valid_length=lambda n: conv_valid_length(n, depth, kernel, stride))
+        self._start(meta["widths"], meta["decoder_outs"], torch.zeros(0))
+        self.biases = [torch.tensor(b, dtype=torch.float32).view(1, -1, 1) for b in meta["biases"]]
+        self.relu = list(meta["relu"])
+        self.lstm_state = [np.zeros(meta["state_shape"], np.float32) for _ in range(2)]
+        widths = meta["widths"]
+        zeros = [np.zeros((1, c, kernel), np.float32) for c in [1] + widths[:-1]]
+        zeros += [np.zeros((1, widths[-1], 1), np.float32), *self.lstm_state]
+        zeros += [np.zeros((1, c, 1), np.float32) for c in meta["decoder_ins"]]
+        self.idle = dict(zip(steps.inputs, zeros))
+
+    def _step(self, name: str, x: torch.Tensor, **more: np.ndarray) -> List[np.ndarray]:
+        feed = dict(self.idle, **{name: x.numpy().astype(np.float32)}, **more)
+        return self.steps(feed, [name + "_out", *[k + "_out" for k in more]])
+
+    def encode_level(self, level: int, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self._step(f"enc{level}", x)[0])
+
+    def recurrent(self, x: torch.Tensor) -> torch.Tensor:
+        y, *self.lstm_state = self._step("lstm", x, h=self.lstm_state[0], c=self.lstm_state[1])
+        return torch.from_numpy(y)
+
+    def upsample(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self._step(f"dec{index}", x)[0])
+
+    def release(self, index: int, y: torch.Tensor) -> torch.Tensor:
+        y = y + self.biases[index]
+        return torch.relu(y) if self.relu[index] else y
+
+    def run(self, wav: np.ndarray, block: int) -> np.ndarray:
+        return run_stream(self, wav, block)
+
+
+def exported_streamer(path: Union[PathLike, bytes], num_threads: int = 1) -> Union[ExportedTFMaskStreamer, ExportedDemucsStreamer]:
+    """A fresh streamer on an exported streaming form: ``.stream.onnx`` (or its bytes) or ``.stream.ts.pt``."""
+    onnx = isinstance(path, bytes) or str(path).endswith(".onnx")
+    steps: Steps = OnnxSteps(path, num_threads) if onnx else TorchScriptSteps(path)
+    form, kind = steps.meta.get("form"), steps.meta.get("kind")
+    if form != "streaming":
+        raise ValueError(f"{str(path):.80}: not a streaming mal export (form {form!r})")
+    classes = {"tfmask": ExportedTFMaskStreamer, "demucs": ExportedDemucsStreamer}
+    if kind not in classes:
+        raise ValueError(f"{str(path):.80}: unknown streaming kind {kind!r}")
+    return classes[kind](steps)

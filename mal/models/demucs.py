@@ -183,11 +183,14 @@ class DemucsStreamer:
 
     def __init__(self, model: Demucs):
         self.model = model
-        ref = next(model.parameters())
         widths = [layer[2].out_channels // 2 for layer in model.encoder]  # GLU halves the 1x1 output
+        self._start(widths, [layer[2].out_channels for layer in model.decoder], next(model.parameters()))
+
+    def _start(self, widths: List[int], decoder_outs: List[int], ref: torch.Tensor) -> None:
+        """Empty buffers for encoder output ``widths`` and decoder output channels (dtype/device of ``ref``)."""
         self.enc_in = [ref.new_zeros(1, c, 0) for c in [1] + widths[:-1]]  # unconsumed input per level
         self.skips = [ref.new_zeros(1, c, 0) for c in widths]  # encoder frames the decoder has not used
-        self.tails = [ref.new_zeros(1, layer[2].out_channels, 0) for layer in model.decoder]  # open overlap-add
+        self.tails = [ref.new_zeros(1, c, 0) for c in decoder_outs]  # open overlap-add
         self.lstm_state = None
         self.power = 0.0  # running sum of squares (float64 on the Python side)
         self.received = 0
@@ -220,39 +223,58 @@ class DemucsStreamer:
 
     def _run(self, x: torch.Tensor, final: bool) -> torch.Tensor:
         model = self.model
-        for level, layer in enumerate(model.encoder):
+        for level in range(model.depth):
             buf = torch.cat([self.enc_in[level], x], dim=-1)
             frames = max(0, (buf.shape[-1] - model.kernel_size) // model.stride + 1)
-            x = layer(buf[..., : (frames - 1) * model.stride + model.kernel_size]) if frames else self.skips[level][..., :0]
+            x = self.encode_level(level, buf[..., : (frames - 1) * model.stride + model.kernel_size]) if frames else self.skips[level][..., :0]
             self.enc_in[level] = buf[..., frames * model.stride :]
             self.skips[level] = torch.cat([self.skips[level], x], dim=-1)
         if x.shape[-1]:
-            y, self.lstm_state = model.lstm(x.transpose(1, 2), self.lstm_state)
-            x = y.transpose(1, 2)
-        for index, layer in enumerate(model.decoder):
+            x = self.recurrent(x)
+        for index in range(model.depth):
             level = model.depth - 1 - index
             n = x.shape[-1]
             if model.skips:
                 x = x + self.skips[level][..., :n]
             self.skips[level] = self.skips[level][..., n:]
-            x = self._transposed(index, layer, x, final)
+            x = self._transposed(index, x, final)
         out = x[0, 0, : max(0, min(x.shape[-1], self.received - self.emitted))]
         out = out * self.scales[: out.numel()]
         self.scales = self.scales[out.numel() :]
         self.emitted += out.numel()
         return out
 
-    def _transposed(self, index: int, layer: nn.Sequential, x: torch.Tensor, final: bool) -> torch.Tensor:
+    # --- the network's steps (an exported streamer replaces these) ---------------------------
+
+    def encode_level(self, level: int, x: torch.Tensor) -> torch.Tensor:
+        """Encoder layer ``level`` on the input of whole frames [1, C, n]."""
+        return self.model.encoder[level](x)
+
+    def recurrent(self, x: torch.Tensor) -> torch.Tensor:
+        """Bottleneck frames [1, C, frames] through the LSTM, its state carried across calls."""
+        y, self.lstm_state = self.model.lstm(x.transpose(1, 2), self.lstm_state)
+        return y.transpose(1, 2)
+
+    def upsample(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Decoder layer ``index`` up to its transposed conv, without the bias (added once a sample is final)."""
+        layer = self.model.decoder[index]
+        return F.conv_transpose1d(layer[1](layer[0](x)), layer[2].weight, None, stride=layer[2].stride[0])
+
+    def release(self, index: int, y: torch.Tensor) -> torch.Tensor:
+        """Final samples of decoder layer ``index``: its bias, and ReLU on all but the last layer."""
+        layer = self.model.decoder[index]
+        y = y + layer[2].bias.view(1, -1, 1)
+        return F.relu(y) if len(layer) > 3 else y
+
+    def _transposed(self, index: int, x: torch.Tensor, final: bool) -> torch.Tensor:
         """1x1 + GLU, then the transposed conv with overlap-add across calls; returns final samples."""
-        conv: nn.ConvTranspose1d = layer[2]
         n = x.shape[-1]
         tail = self.tails[index]
         if n:
-            y = F.conv_transpose1d(layer[1](layer[0](x)), conv.weight, None, stride=conv.stride[0])
+            y = self.upsample(index, x)
             y[..., : tail.shape[-1]] += tail
         else:
             y = tail
-        ready = y.shape[-1] if final else n * conv.stride[0]
+        ready = y.shape[-1] if final else n * self.model.stride
         self.tails[index] = y[..., ready:]
-        y = y[..., :ready] + conv.bias.view(1, -1, 1)
-        return F.relu(y) if len(layer) > 3 else y
+        return self.release(index, y[..., :ready])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mal.bin.export import main
-from mal.export.runtime import OnnxOffline, OnnxStreamer, TorchScriptStreamer
+from mal.export.runtime import OnnxOffline, exported_streamer
 from mal.models import MODEL_REGISTRY, build_model
 from mal.models.checkpoint import model_record, save_checkpoint
 
@@ -88,18 +88,19 @@ def test_tfmask_offline_graph_takes_any_length(tmp_path):
         np.testing.assert_allclose(out, want, atol=TOLERANCE, rtol=0)
 
 
+@pytest.mark.parametrize("case", ["tfmask_causal", "demucs_causal"])
 @pytest.mark.parametrize("block", [64, 333])
-def test_streaming_onnx_and_torchscript_match_pytorch(tmp_path, block):
-    path, model = saved(tmp_path, "tfmask_causal")
+def test_streaming_onnx_and_torchscript_match_pytorch(tmp_path, case, block):
+    path, model = saved(tmp_path, case)
     assert main(["--model", str(path), "--out-dir", str(tmp_path), "--torchscript"]) == 0  # both forms
-    assert (tmp_path / "tfmask_causal.onnx").is_file()
+    assert (tmp_path / f"{case}.onnx").is_file()
     x = signal(9000, seed=3, batch=1)[0]
     with torch.no_grad():
         want = model(torch.from_numpy(x)[None])[0].numpy()
-    for streamer in (OnnxStreamer(tmp_path / "tfmask_causal.stream.onnx"), TorchScriptStreamer(tmp_path / "tfmask_causal.stream.ts.pt")):
-        streamed = streamer.run(x, block)
+    for name in (f"{case}.stream.onnx", f"{case}.stream.ts.pt"):
+        streamed = exported_streamer(tmp_path / name).run(x, block)
         assert streamed.shape == x.shape
-        np.testing.assert_allclose(streamed, want, atol=TOLERANCE, rtol=0)
+        np.testing.assert_allclose(streamed, want, atol=TOLERANCE, rtol=0, err_msg=name)
 
 
 def test_streaming_a_model_without_that_form_is_a_clear_error(tmp_path, capsys):
