@@ -4,8 +4,8 @@
 
 writes ``OUT_DIR/<name>.onnx`` (offline: [batch, time] in and out), ``OUT_DIR/<name>.stream.onnx``
 (streaming, causal TFMaskNet and DEMUCS: the network steps with their state explicit), and with
-``--torchscript`` ``OUT_DIR/<name>.ts.pt`` (and ``<name>.stream.ts.pt``). Each file is run once after writing and must match
-PyTorch within ``--tolerance``. Run them with mal.export.runtime (OnnxOffline, exported_streamer).
+``--torchscript`` ``OUT_DIR/<name>.ts.pt`` (and ``<name>.stream.ts.pt``). Each file is run once
+after writing and must match PyTorch within ``--tolerance``. Run them with mal.export.runtime (OnnxOffline, exported_streamer).
 """
 from __future__ import annotations
 
