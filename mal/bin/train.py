@@ -11,6 +11,7 @@ import sys
 from typing import List, Optional
 
 from mal.bin import add_device_option
+from mal.bin.interrupt import reliable_interrupt
 from mal.io.audio import AudioError
 from mal.io.datadir import DataDirError
 from mal.io.paths import PathError, check_dir_path
@@ -63,8 +64,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if missing:
             get_parser().error(f"the following arguments are required: {', '.join(missing)}")
         check_dir_path(args.out_dir, "--out-dir")
-        path = train(config, args.train_dir, args.valid_dir, args.out_dir, init=args.init, resume=args.resume, device=args.device,
-                     tensorboard=args.tensorboard)
+        with reliable_interrupt():
+            path = train(config, args.train_dir, args.valid_dir, args.out_dir, init=args.init, resume=args.resume,
+                         device=args.device, tensorboard=args.tensorboard)
     except (ConfigError, DataDirError, AudioError, ScpError, CheckpointError, TrainingError, TensorBoardUnavailable, PathError) as e:
         print(f"mal-train: error: {e}", file=sys.stderr)
         return 1

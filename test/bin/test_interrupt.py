@@ -1,0 +1,57 @@
+"""mal.bin.interrupt.reliable_interrupt: a Ctrl-C swallowed where Python cannot raise it (an
+at-fork hook) is raised again, and the swallowed one is not printed."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from mal.bin.interrupt import reliable_interrupt
+
+
+@pytest.fixture(autouse=True)
+def _restore_unraisablehook():
+    """An interrupted context leaves its hook for the exiting CLI; put pytest's back."""
+    hook = sys.unraisablehook
+    yield
+    sys.unraisablehook = hook
+
+
+def _swallowed_sigint() -> None:
+    """SIGINT while something swallows the KeyboardInterrupt (as an at-fork hook does)."""
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)  # the handler runs here
+    except KeyboardInterrupt:
+        pass
+
+
+def test_a_swallowed_interrupt_is_raised_again():
+    reached = False
+    with pytest.raises(KeyboardInterrupt):
+        with reliable_interrupt(retry_seconds=0.05):
+            _swallowed_sigint()
+            for _ in range(200):  # the retry interrupts this wait
+                time.sleep(0.05)
+            reached = True
+    assert not reached
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_a_handled_interrupt_is_not_raised_again_and_nothing_is_left_armed():
+    with pytest.raises(KeyboardInterrupt):
+        with reliable_interrupt(retry_seconds=0.05):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    for _ in range(10):  # a retry left armed would raise here
+        time.sleep(0.05)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_an_unraisable_keyboard_interrupt_is_not_printed(capsys):
+    with reliable_interrupt():
+        sys.unraisablehook(type("U", (), {"exc_value": KeyboardInterrupt(), "exc_type": KeyboardInterrupt})())
+    assert capsys.readouterr().err == ""
