@@ -31,3 +31,9 @@ def tiny_config(**sections: Dict[str, Any]) -> Dict[str, Any]:
 def write_config(path: Path, config: Optional[Dict[str, Any]] = None, **sections: Any) -> Path:
     path.write_text(yaml.safe_dump(config or tiny_config(**sections), sort_keys=False))
     return path
+
+
+def run_args(config: Path, data_dirs: tuple, out: Path, *extra: str) -> list:
+    """mal-train arguments: ``config`` on ``data_dirs`` = (train, valid) into ``out``, on the CPU."""
+    train, valid = data_dirs
+    return ["--config", str(config), "--train-dir", str(train), "--valid-dir", str(valid), "--out-dir", str(out), "--device", "cpu", *extra]

@@ -1,7 +1,5 @@
-"""Fixtures for the trainer tests: small generated data dirs and a fast tiny-model config."""
+"""Fixtures for the trainer tests: small generated data dirs, the misbehaving criteria."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import torch
@@ -32,8 +30,3 @@ def register_criteria(monkeypatch):
 
     for name, cls in (("nan_every", "NaNEvery"), ("always_nan", "AlwaysNaN"), ("nan_gradient", "NaNGradient")):
         monkeypatch.setitem(LOSS_REGISTRY, name, f"train_criteria:{cls}")
-
-
-def run_args(config: Path, data_dirs: tuple, out: Path, *extra: str) -> list:
-    train, valid = data_dirs
-    return ["--config", str(config), "--train-dir", str(train), "--valid-dir", str(valid), "--out-dir", str(out), "--device", "cpu", *extra]

@@ -8,8 +8,7 @@ import sys
 
 import torch
 
-from conftest import run_args
-from helpers.configs import write_config
+from helpers.configs import run_args, write_config
 from mal.models.checkpoint import load_checkpoint
 from mal.models.pretrained import load_model
 from mal.train.config import load_config

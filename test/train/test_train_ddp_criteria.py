@@ -12,8 +12,7 @@ from typing import Dict, List
 import pytest
 import torch
 
-from conftest import run_args
-from helpers.configs import write_config
+from helpers.configs import run_args, write_config
 from mal.models.pretrained import load_model
 from mal.train.config import load_config
 from mal.train.trainer import train

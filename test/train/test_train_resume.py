@@ -14,8 +14,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from conftest import run_args
-from helpers.configs import write_config
+from helpers.configs import run_args, write_config
 from mal.models.checkpoint import load_checkpoint
 from mal.train.config import load_config
 from mal.train.trainer import train

@@ -8,8 +8,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import run_args
-from helpers.configs import tiny_config, write_config
+from helpers.configs import run_args, tiny_config, write_config
 from mal.bin.train import main
 from mal.models.checkpoint import load_checkpoint
 from mal.models.pretrained import load_model
