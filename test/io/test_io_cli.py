@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bad_inputs import KEYS, NUM_SAMPLES, TARGET, make_bad_data_dir, make_good_data_dir
+from helpers.bad_inputs import KEYS, NUM_SAMPLES, TARGET, make_bad_data_dir, make_good_data_dir
 from mal.bin import compute_lengths, validate_data_dir
 from mal.io import read_scp, write_scp
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bad_inputs import tone
+from helpers.bad_inputs import tone
 from mal.io import (
     AudioError,
     DataDir,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bad_inputs import BAD_CASES, CASE_NAMES, KEYS, NUM_SAMPLES, SAMPLE_RATE, make_bad_data_dir, make_good_data_dir, read_case
+from helpers.bad_inputs import BAD_CASES, CASE_NAMES, KEYS, NUM_SAMPLES, SAMPLE_RATE, make_bad_data_dir, make_good_data_dir, read_case
 from mal.io import AudioError, DataDir, DataDirError, ScpError, validate_data_dir
 from mal.io.scp import write_scp
 

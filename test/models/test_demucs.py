@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers.model_cases import noisy_pair, speech_like
 from mal.models.demucs import Demucs
-from model_cases import noisy_pair, speech_like
 
 
 def count(model: torch.nn.Module) -> int:

@@ -14,9 +14,9 @@ import torch
 
 from torch.nn import functional as F
 
+from helpers.model_cases import SMALL_CONFIGS, case_id
 from mal.losses import LOSS_REGISTRY, CombinedLoss
 from mal.models import MODEL_REGISTRY, build_model
-from model_cases import SMALL_CONFIGS, case_id
 
 MODELS: List[Tuple[str, Dict]] = [SMALL_CONFIGS[0], SMALL_CONFIGS[1], SMALL_CONFIGS[4], SMALL_CONFIGS[5], ("tiny", {"channels": 4, "depth": 2})]
 CRITERIA: List[Dict] = [

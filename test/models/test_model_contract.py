@@ -5,10 +5,10 @@ import pytest
 import torch
 import yaml
 
+from helpers.model_cases import OVERFIT_CONFIGS, SMALL_CONFIGS, case_id, noisy_pair, randomize_mask_head, speech_like
 from mal.models import AbsSEModel, build_model
 from mal.models.checkpoint import load_checkpoint, model_record, save_checkpoint
 from mal.models.pretrained import model_from_state
-from model_cases import OVERFIT_CONFIGS, SMALL_CONFIGS, case_id, noisy_pair, randomize_mask_head, speech_like
 
 CASES = pytest.mark.parametrize("case", SMALL_CONFIGS, ids=[case_id(c) for c in SMALL_CONFIGS])
 

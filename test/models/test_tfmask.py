@@ -6,9 +6,9 @@ import random
 import pytest
 import torch
 
+from helpers.model_cases import noisy_pair, randomize_mask_head, speech_like
 from mal.models.layers import bounded_complex_mask
 from mal.models.tfmask import TFMaskNet
-from model_cases import noisy_pair, randomize_mask_head, speech_like
 
 STREAM_CONFIGS = [
     {"n_fft": 256, "hop_length": 64, "channels": [4, 8], "rnn_hidden": 16},

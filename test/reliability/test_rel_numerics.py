@@ -4,8 +4,6 @@ nothing is NaN or inf. (The trainer's NaN guard is tested in test/train/test_tra
 silent/clipped files through mal-enhance in test/enhance/test_cli.py.)"""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Dict, Tuple
 
 import numpy as np
@@ -13,13 +11,11 @@ import pytest
 import torch
 from transformers import WavLMConfig, WavLMModel
 
+from helpers.model_cases import SMALL_CONFIGS, case_id
 from mal.losses import LOSS_REGISTRY, build_loss
 from mal.losses.pretrained.ssl import SSLFeatures
 from mal.models import MODEL_REGISTRY, build_model
 from rel_helpers import speech_like
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
-from model_cases import SMALL_CONFIGS, case_id  # noqa: E402
 
 T = 8000  # 0.5 s at 16 kHz
 

@@ -1,23 +1,17 @@
 """Training/validation data: paired keys, deterministic segments, length buckets, bad input."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from helpers.audio import SR
+from helpers.bad_inputs import BAD_CASES, TARGET, make_bad_data_dir
 from helpers.configs import write_config
 from helpers.datadir import make_data_dir
 from mal.bin.train import main
 from mal.io import AudioError, DataDirError, ScpError
 from mal.train.dataset import SegmentDataset, UtteranceDataset, collate_padded, cycle_epoch_batches, length_buckets, train_loader
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
-from bad_inputs import BAD_CASES, TARGET, make_bad_data_dir  # noqa: E402
 
 #: Faults in files the trainer never reads; mal-validate-data-dir (recipe stage 2) reports them.
 NOT_READ_BY_TRAINER = {"multi_channel": "noise1.scp audio"}

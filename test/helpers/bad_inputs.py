@@ -5,11 +5,6 @@ spk1.scp, noise1.scp, utt2spk, spk2utt, text, utt2num_samples); ``make_bad_data_
 tmp_path)`` builds it and then breaks it as ``BAD_CASES[case]`` says. Each :class:`BadCase`
 tells which file (and line) the validator must name, which key any reader must name, and how
 to read that key through ``mal.io.DataDir`` (see :func:`read_case`).
-
-From another test directory (test/io has no ``__init__.py``)::
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
-    from bad_inputs import BAD_CASES, make_bad_data_dir
 """
 from __future__ import annotations
 
