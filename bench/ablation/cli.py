@@ -85,7 +85,8 @@ logger = logging.getLogger("mal.bench.ablation")
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep", required=True, type=Path, help="sweep YAML (base, steps, seed, warmups, branches)")
     parser.add_argument("--exp", required=True, type=Path, help="recipe experiment dir holding warmup/model.pth")
     parser.add_argument("--data", required=True, type=Path, help="data root holding the train, valid and evaluation sets")
