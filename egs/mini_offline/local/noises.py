@@ -61,6 +61,10 @@ RECORDED_SOURCES = {
 AUDIO_MEMBER = re.compile(r"\.(wav|ogg|oga)$", re.IGNORECASE)
 
 
+#: Draws of a segment before a silent one is an error.
+MAX_TRIES = 20
+
+
 class NoiseError(RuntimeError):
     """A noise source is missing or unusable."""
 
@@ -296,7 +300,10 @@ def make_noise(kind: str, rng: np.random.Generator, n: int, ctx: NoiseContext) -
     """``n`` samples of noise ``kind`` with unit RMS."""
     if kind not in NOISE_KINDS:
         raise NoiseError(f"unknown noise kind '{kind}'; known: {', '.join(sorted(NOISE_KINDS))}")
-    x = np.asarray(NOISE_KINDS[kind](rng, n, ctx), dtype=np.float32)
-    if x.shape != (n,):
-        raise NoiseError(f"noise kind '{kind}': expected {n} samples, got shape {x.shape}")
+    for _ in range(MAX_TRIES):  # a stretch of a recording can be digital silence: draw again
+        x = np.asarray(NOISE_KINDS[kind](rng, n, ctx), dtype=np.float32)
+        if x.shape != (n,):
+            raise NoiseError(f"noise kind '{kind}': expected {n} samples, got shape {x.shape}")
+        if _loud_enough(x - x.mean()):
+            break
     return _unit_rms(x, kind)
