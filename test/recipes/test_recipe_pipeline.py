@@ -20,7 +20,7 @@ from mal.score.summary import read_scores_dir
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "egs" / "mini_offline"
-SETS = ("test", "test_ood")
+SETS = ("test", "test_ood", "test_real")
 SYSTEMS = ("warmup", "mal", "continued", "deep_feature")
 TAG = "warmup"
 
@@ -70,9 +70,10 @@ def recipe_run(tmp_path_factory):
     recipe = _make_recipe(tmp_path_factory.mktemp("mini"))
     audio = recipe / "downloads"
     _run(recipe, "--local_data_opts",
-         f"--num_train 6 --num_valid 2 --num_test 3 --num_test_ood 3 --audio_dir {audio}",
+         f"--num_train 6 --num_valid 2 --num_test 3 --num_test_ood 3 --num_test_real 3 --audio_dir {audio} "
+         "--num_noise_clips 2 --num_train_rooms 2",
          "--nj", "2", "--dnsmos_max_utts", "1", "--num_report_utts", "1", "--self_consistency_passes", "1",
-         "--score_asr", "true", "--asr_test_sets", "test", "--asr_max_utts", "2")
+         "--score_asr", "true", "--asr_test_sets", "test_ood", "--asr_max_utts", "2")
     return recipe
 
 
@@ -103,14 +104,14 @@ def test_every_stage_wrote_its_outputs(recipe_run):
     results = (recipe / "RESULTS.md").read_text()
     for dset in SETS:
         assert f"## {dset}" in results
-    table = results.split("## test\n", 1)[1].split("## ", 1)[0]
+    table = results.split("## test_ood\n", 1)[1].split("## ", 1)[0]
     rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("|") and not line.startswith("|---")]
     assert rows == ["system", "noisy", "rnnoise", "noisereduce", "warmup", "continued", "deep_feature", "mal", "clean"]
     header = [c.strip() for c in table.splitlines()[[i for i, l in enumerate(table.splitlines()) if l.startswith("|")][0]].split("|")]
     assert "wer" in header and "cer" in header
-    for system in ("clean", "noisy", *SYSTEMS):  # downstream ASR on the first 2 utterances of test
-        assert len(read_scores_dir(exp / "scores" / "test" / system).values["wer"]) == 2
-    assert not (exp / "scores" / "test_ood" / "noisy" / "wer").exists()
+    for system in ("clean", "noisy", *SYSTEMS):  # downstream ASR on the first 2 utterances of test_ood
+        assert len(read_scores_dir(exp / "scores" / "test_ood" / system).values["wer"]) == 2
+    assert not (exp / "scores" / "test" / "noisy" / "wer").exists()
     assert (exp / "report" / "index.html").is_file()
     for system in ("warmup", "mal"):
         assert (exp / "self_consistency" / "test" / system / "drift.csv").is_file()
