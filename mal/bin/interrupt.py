@@ -21,8 +21,9 @@ def reliable_interrupt(retry_seconds: float = 0.5) -> Iterator[None]:
     interrupted = [False]
 
     def interrupt(signum: int, frame: object) -> None:
-        if sys.exc_info()[0] is KeyboardInterrupt:
-            return  # already on its way out (an except or finally block is running)
+        if sys.exc_info()[0] is KeyboardInterrupt:  # an except or finally block is running: it may
+            signal.setitimer(signal.ITIMER_REAL, retry_seconds)  # swallow the interrupt, so try again later
+            return
         interrupted[0] = True
         signal.setitimer(signal.ITIMER_REAL, retry_seconds)
         raise KeyboardInterrupt

@@ -64,12 +64,17 @@ def test_train_ctrl_c_says_how_to_resume(train_setup, tmp_path, workers):
     cmd = [sys.executable, "-m", "mal.bin.train", *args, "--out-dir", str(out), "--override",
            f"batch.num_workers={workers}", "train.max_epochs=100000"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 120
-    while not (out / "checkpoint.pth").exists():
-        assert proc.poll() is None and time.time() < deadline, "no checkpoint.pth written"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    err = proc.communicate(timeout=120)[1]
+    try:
+        deadline = time.time() + 120
+        while not (out / "checkpoint.pth").exists():
+            assert proc.poll() is None and time.time() < deadline, "no checkpoint.pth written"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:  # never leave an endless training run behind
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err and "Exception ignored" not in err, err
     assert err.strip().splitlines()[-1].startswith("mal-train: interrupted; resume with --resume")
