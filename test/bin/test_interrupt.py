@@ -13,6 +13,15 @@ from mal.bin.interrupt import reliable_interrupt
 
 
 @pytest.fixture(autouse=True)
+def _interactive_sigint():
+    """The tests stand for a Ctrl-C at a terminal: a suite started in the background by a
+    non-interactive shell inherits SIGINT ignored, which reliable_interrupt rightly leaves alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(autouse=True)
 def _restore_unraisablehook():
     """An interrupted context leaves its hook for the exiting CLI; put pytest's back."""
     hook = sys.unraisablehook
