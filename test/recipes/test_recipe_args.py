@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import subprocess
 from pathlib import Path
 from typing import List
 
-import yaml
+from helpers.fake_recipe import fake_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 RECORD = 'printf "%s\\t%s\\n" "$(basename "$0")" "$*" >> "${FAKE_LOG}"\n'
@@ -21,22 +20,7 @@ FAKES = {
 
 
 def _recipe(root: Path) -> Path:
-    recipe, fake = root / "recipe", root / "fakebin"
-    (recipe / "conf").mkdir(parents=True)
-    fake.mkdir()
-    for name, body in FAKES.items():
-        (fake / name).write_text("#!/usr/bin/env bash\n" + body)
-        (fake / name).chmod(stat.S_IRWXU)
-    os.symlink(REPO / "egs/TEMPLATE/mal.sh", recipe / "mal.sh")
-    os.symlink(REPO / "utils", recipe / "utils")
-    (recipe / "path.sh").write_text(f". {REPO}/egs/TEMPLATE/path.sh\nexport PATH={fake}:$PATH\n")
-    (recipe / "cmd.sh").write_text("export train_cmd=utils/run.pl cuda_cmd=utils/run.pl decode_cmd=utils/run.pl\n")
-    for name in ("warmup", "mal"):
-        (recipe / "conf" / f"{name}.yaml").write_text(yaml.safe_dump({"train": {"max_steps": 2}}))
-    for dset in ("train", "valid", "test"):
-        (recipe / "data" / dset).mkdir(parents=True)
-        (recipe / "data" / dset / "wav.scp").write_text("".join(f"u{i} /dev/null\n" for i in range(4)))
-    return recipe
+    return fake_recipe(root, FAKES, ("warmup", "mal"))
 
 
 def _calls(root: Path, *args: str) -> List[List[str]]:
