@@ -12,7 +12,7 @@ import numpy as np
 
 from noises import OOD_KINDS, REAL_KINDS, TRAIN_KINDS
 from real_speech import RealSpeaker, real_speakers
-from speakers import EspeakSpeaker, FestivalSpeaker, FliteSpeaker, espeak_speakers, festival_speakers, flite_speakers, split_speakers
+from speakers import FestivalSpeaker, FliteSpeaker, espeak_speakers, festival_speakers, flite_speakers, split_speakers
 from text_pool import load_sentences, partition, transcript
 
 SET_NAMES = ("train", "valid", "test", "test_ood", "test_real")
@@ -66,7 +66,7 @@ class CorpusOptions:
 @dataclass(frozen=True)
 class UtterancePlan:
     key: str
-    speaker: object  # FliteSpeaker | EspeakSpeaker
+    speaker: object  # FliteSpeaker | EspeakSpeaker | FestivalSpeaker | RealSpeaker
     sentence: str
     noise_kind: str
     snr_db: float

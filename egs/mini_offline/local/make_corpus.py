@@ -164,7 +164,7 @@ def build_pools(plan: SetPlan, options: CorpusOptions, data_dir: Path, audio_roo
     signature = dict(plan.signature(options), set="train_pools", audio_dir=str(audio_dir.resolve()),
                      num_noise_clips=options.num_noise_clips, num_train_rooms=options.num_train_rooms)
     if read_marker(noise_dir) == signature and read_marker(rir_dir) == signature:
-        print(f"train_noise, train_rir: complete, skipping")
+        print("train_noise, train_rir: complete, skipping")
         return False
     start = time.time()
     for stale in (noise_dir, rir_dir, audio_dir):

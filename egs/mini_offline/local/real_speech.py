@@ -19,6 +19,7 @@ from typing import List, Sequence
 
 import numpy as np
 
+from mal.io import AudioError, read_audio
 from speakers import SynthesisError
 
 KTUBERLING_DIR = "/usr/share/ktuberling/sounds"
@@ -48,8 +49,6 @@ def clip_files(source: str, name: str) -> List[str]:
 
 @lru_cache(maxsize=2048)
 def _clip(path: str, sample_rate: int) -> np.ndarray:
-    from mal.io import AudioError, read_audio
-
     try:
         wav, _ = read_audio(path, sample_rate, resample_to_rate=True, mono=False, key=Path(path).stem)
     except AudioError as e:
