@@ -11,7 +11,7 @@ this process's CPU time: with one thread, CPU time is what the wall time would b
 core, so it stays meaningful on a machine shared with other jobs (the wall RTF then grows).
 Offline uses the mal-enhance defaults (10 s chunks, 1 s overlap), streaming feeds 16 ms blocks.
 The ONNX columns run the exported offline graph on the whole signal and the streaming form
-(causal TFMaskNet and DEMUCS) with the same blocks; "-" where a form does not exist or onnxruntime is
+(causal TFMaskNet, BandGainGRU and DEMUCS) with the same blocks; "-" where a form does not exist or onnxruntime is
 not installed (``pip install 'mal[export]'``).
 Prints a Markdown table; the default model's offline CPU RTF is checked against ``--target``.
 """

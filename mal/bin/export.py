@@ -3,7 +3,7 @@
     mal-export --model exp/x/mal/model.pth --out-dir deploy/ [--form both] [--torchscript]
 
 writes ``OUT_DIR/<name>.onnx`` (offline: [batch, time] in and out), ``OUT_DIR/<name>.stream.onnx``
-(streaming, causal TFMaskNet and DEMUCS: the network steps with their state explicit), and with
+(streaming, causal TFMaskNet, BandGainGRU and DEMUCS: the network steps with their state explicit), and with
 ``--torchscript`` ``OUT_DIR/<name>.ts.pt`` (and ``<name>.stream.ts.pt``). Each file is run once
 after writing and must match PyTorch within ``--tolerance``. Run them with mal.export.runtime (OnnxOffline, exported_streamer).
 """
@@ -40,7 +40,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, help="where the exported files go")
     p.add_argument("--name", help="file name stem (default: the model file's stem, e.g. 'model')")
     p.add_argument("--form", choices=FORMS, default="both",
-                   help="offline, streaming (causal TFMaskNet or DEMUCS), or both (streaming only where the model streams)")
+                   help="offline, streaming (causal TFMaskNet, BandGainGRU or DEMUCS), or both (streaming only where the model streams)")
     p.add_argument("--onnx", action="store_true", help="write ONNX files (what mal-export always does)")
     p.add_argument("--torchscript", action="store_true", help="also write the forms as TorchScript")
     p.add_argument("--length-seconds", type=float, default=4.0,

@@ -1,14 +1,16 @@
 """What gets exported: a model's computation in a form ONNX and TorchScript can hold.
 
-- offline: ``enhanced = graph(noisy)``, [batch, time] -> [batch, time]. TFMaskNet takes any
-  length (its complex STFT and inverse replaced by real matrix products, mal.export.dft).
+- offline: ``enhanced = graph(noisy)``, [batch, time] -> [batch, time]. The STFT maskers
+  (STFTMaskModel: TFMaskNet, BandGainGRU) take any length (the complex STFT and inverse
+  replaced by real matrix products, mal.export.dft).
   DEMUCS and the tiny model take any *valid* length (``valid_length``): the runtime pads the
   input with zeros to one and cuts the output back, as the models do inside; a normalising
   non-causal DEMUCS leaves its input scale (std + floor) to the runtime too, since the std of
   the padded signal would differ. :func:`offline_contract` says what the runtime must do.
-- streaming, causal TFMaskNet: ``out_frames, *state = graph(frames, *state)``: raw STFT frames
-  [count, n_fft] in, windowed synthesis frames out, the recurrent state and conv caches passed
-  explicitly. The framing and overlap-add around it stay in the caller (TFMaskStreamer).
+- streaming, causal STFT masker (TFMaskNet, BandGainGRU; kind "tfmask"): ``out_frames, *state =
+  graph(frames, *state)``: raw STFT frames [count, n_fft] in, windowed synthesis frames out, the
+  recurrent state and conv caches passed explicitly. The framing and overlap-add around it
+  stay in the caller (TFMaskStreamer).
 - streaming, causal DEMUCS: the network steps of DemucsStreamer side by side in one graph
   (each encoder layer, the LSTM with its state, each decoder layer up to its transposed conv),
   each with its own inputs and outputs; the buffering, overlap-add and scaling stay in the
@@ -26,7 +28,7 @@ from torch.nn import functional as F
 from mal.export.dft import RealDFT
 from mal.models.abs_model import AbsSEModel
 from mal.models.demucs import Demucs, DemucsStreamer
-from mal.models.tfmask import TFMaskNet
+from mal.models.tfmask import STFTMaskModel
 from mal.models.tiny import TinyConvAE
 
 
@@ -39,9 +41,9 @@ class UnsupportedForm(ExportError):
 
 
 class TFMaskOffline(nn.Module):
-    """TFMaskNet's forward with real-valued STFT / iSTFT (same numbers as ``model(wav)``)."""
+    """An STFT masker's forward with real-valued STFT / iSTFT (same numbers as ``model(wav)``)."""
 
-    def __init__(self, model: TFMaskNet):
+    def __init__(self, model: STFTMaskModel):
         super().__init__()
         self.model = model
         self.dft = RealDFT(model.window)
@@ -58,25 +60,26 @@ class TFMaskOffline(nn.Module):
 
 
 def flatten_state(state: Dict[str, Any]) -> List[torch.Tensor]:
-    """A TFMaskNet frame state (conv caches, GRU h or LSTM (h, c)) as a flat tensor list."""
+    """An STFT masker's frame state (conv caches if any, GRU h or LSTM (h, c)) as a flat tensor list."""
     caches = [c for c in (state.get("conv") or []) if c is not None]
     rnn = state["rnn"]
     return caches + (list(rnn) if isinstance(rnn, tuple) else [rnn])
 
 
 class TFMaskFrameStep(nn.Module):
-    """One streaming step of a causal TFMaskNet with its state as explicit inputs and outputs."""
+    """One streaming step of a causal STFT masker with its state as explicit inputs and outputs."""
 
-    kind = "tfmask"
+    kind = "tfmask"  # what the runtime knows this framing as (ExportedTFMaskStreamer)
 
-    def __init__(self, model: TFMaskNet):
+    def __init__(self, model: STFTMaskModel):
         super().__init__()
         if not model.causal:
-            raise UnsupportedForm("streaming export needs a causal TFMaskNet (causal: true)")
+            raise UnsupportedForm(f"streaming export needs a causal {type(model).__name__} (causal: true)")
         self.model = model
         self.dft = RealDFT(model.window)
         _, _, state = model.encode_frames(model.features_from(*self.dft.analyse(torch.zeros(1, 1, model.n_fft))))
-        self.num_caches = len([c for c in state["conv"] if c is not None])
+        self.conv_slots = len(state.get("conv") or [])
+        self.num_caches = len([c for c in (state.get("conv") or []) if c is not None])
         self.lstm = isinstance(state["rnn"], tuple)
         self.state_shapes = [tuple(t.shape) for t in flatten_state(state)]
 
@@ -103,7 +106,7 @@ class TFMaskFrameStep(nn.Module):
                 "state_shapes": [list(s) for s in self.state_shapes]}
 
     def state_dict_of(self, flat: Tuple[torch.Tensor, ...]) -> Dict[str, Any]:
-        caches: List[Any] = list(flat[: self.num_caches]) or [None] * len(self.model.encoder)
+        caches: List[Any] = list(flat[: self.num_caches]) or [None] * self.conv_slots
         rest = flat[self.num_caches :]
         return {"conv": caches, "rnn": (rest[0], rest[1]) if self.lstm else rest[0]}
 
@@ -190,7 +193,7 @@ class DemucsStreamSteps(nn.Module):
 
 def offline_graph(model: AbsSEModel) -> nn.Module:
     """The module exported as the offline form (see :func:`offline_contract`)."""
-    if isinstance(model, TFMaskNet):
+    if isinstance(model, STFTMaskModel):
         return TFMaskOffline(model)
     if offline_contract(model)["valid_length"] is None:
         return model
@@ -204,9 +207,9 @@ def offline_graph(model: AbsSEModel) -> nn.Module:
 
 
 def streaming_graph(model: AbsSEModel) -> nn.Module:
-    """The module exported as the streaming form (causal TFMaskNet or DEMUCS)."""
-    if isinstance(model, TFMaskNet):
+    """The module exported as the streaming form (causal TFMaskNet, BandGainGRU or DEMUCS)."""
+    if isinstance(model, STFTMaskModel):
         return TFMaskFrameStep(model)
     if isinstance(model, Demucs):
         return DemucsStreamSteps(model)
-    raise UnsupportedForm(f"{type(model).__name__} has no streaming form (causal TFMaskNet and DEMUCS have)")
+    raise UnsupportedForm(f"{type(model).__name__} has no streaming form (causal TFMaskNet, BandGainGRU and DEMUCS have)")

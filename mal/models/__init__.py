@@ -8,6 +8,7 @@ from mal.registry import Registry
 
 #: name -> "module:Class"; modules are imported on first use.
 MODEL_REGISTRY: Dict[str, str] = {
+    "bandgru": "mal.models.bandgru:BandGainGRU",
     "demucs": "mal.models.demucs:Demucs",
     "tfmask": "mal.models.tfmask:TFMaskNet",
     "tiny": "mal.models.tiny:TinyConvAE",

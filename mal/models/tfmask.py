@@ -1,6 +1,7 @@
 """A small time-frequency masking encoder-decoder (CRN-style) that learns fast on a CPU."""
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -18,7 +19,94 @@ ACTIVATION_SLOPE = 0.1  # leaky ReLU: as good as ELU here and several times chea
 FrameState = Dict[str, Any]
 
 
-class TFMaskNet(AbsSEModel):
+class STFTMaskModel(AbsSEModel):
+    """A model that masks the noisy STFT frame by frame (TFMaskNet, BandGainGRU).
+
+    Subclasses call ``_init_stft`` and define the frame pipeline that ``forward``, the
+    streamer (TFMaskStreamer) and mal.export run: ``features_from`` (STFT real, imag ->
+    features), ``encode_frames`` (features, state -> encoder outputs, bottleneck, state) and
+    ``decode_frames`` (-> mask real, imag). The masked STFT is inverted with ``torch.istft``
+    at the input's exact length; a causal model streams with a latency of ``n_fft - 1`` samples.
+    """
+
+    def _init_stft(self, n_fft: int, hop_length: int, window: str) -> None:
+        name = type(self).__name__
+        if window not in WINDOWS:
+            raise ValueError(f"{name}: window must be one of {WINDOWS}, got {window!r}")
+        if hop_length <= 0 or hop_length > n_fft // 2:
+            raise ValueError(f"{name}: need 0 < hop_length <= n_fft/2 for overlap-add, got n_fft={n_fft}, hop={hop_length}")
+        self.n_fft, self.hop_length = n_fft, hop_length
+        hann = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+        win = hann.sqrt() if window == "sqrt_hann" else hann
+        self.register_buffer("window", win.float(), persistent=False)
+        #: features see the STFT scaled so that unit-variance white noise has |X| ~ 1
+        self.feature_gain = float(win.square().sum().rsqrt())
+
+    @property
+    @abstractmethod
+    def num_features(self) -> int:
+        """How many tensors ``encode`` returns."""
+
+    @abstractmethod
+    def features_from(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        """The STFT's real and imaginary parts [B, frames, bins] -> the encoder's input features."""
+
+    @abstractmethod
+    def encode_frames(
+        self, feats: torch.Tensor, state: Optional[FrameState] = None
+    ) -> Tuple[List[torch.Tensor], torch.Tensor, FrameState]:
+        """Run the encoder on a block of frames, continuing from ``state`` (None = start):
+        (encoder outputs but the last, bottleneck, new state)."""
+
+    @abstractmethod
+    def decode_frames(self, outs: List[torch.Tensor], bottleneck: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Encoder outputs of a block of frames -> mask (real, imag), each [B, frames, bins]."""
+
+    @property
+    def supports_streaming(self) -> bool:
+        return self.causal
+
+    @property
+    def algorithmic_latency(self) -> Optional[int]:
+        """Input samples of lookahead when causal (None otherwise): one STFT window minus one."""
+        return self.n_fft - 1 if self.causal else None
+
+    def encode(self, wav: torch.Tensor) -> List[torch.Tensor]:
+        outs, bottleneck, _ = self.encode_frames(self.features(self.stft(wav)))
+        return outs + [bottleneck]
+
+    def decode(self, features: List[torch.Tensor], noisy: torch.Tensor) -> torch.Tensor:
+        if len(features) != self.num_features:
+            raise ValueError(f"{type(self).__name__}.decode: expected {self.num_features} feature tensors, got {len(features)}")
+        if noisy.shape[-1] == 0:  # istft cannot produce 0 samples; the output of nothing is nothing
+            return noisy.new_zeros(noisy.shape)
+        spec = self.stft(noisy)
+        enhanced = self.apply_mask(spec, self.decode_frames(features[:-1], features[-1]))
+        return torch.istft(enhanced, self.n_fft, self.hop_length, window=self.window, center=True, length=noisy.shape[-1])
+
+    def streamer(self) -> "TFMaskStreamer":
+        if not self.causal:
+            raise RuntimeError(f"{type(self).__name__}: only a causal model (causal: true) can stream")
+        return TFMaskStreamer(self)
+
+    def stft(self, wav: torch.Tensor) -> torch.Tensor:
+        """[B, T] -> complex [B, bins, frames] (centred frames, zero padding at both ends)."""
+        return torch.stft(
+            wav.float(), self.n_fft, self.hop_length, window=self.window, center=True, pad_mode="constant", return_complex=True
+        )
+
+    def features(self, spec: torch.Tensor) -> torch.Tensor:
+        """complex [B, bins, frames] -> the encoder's input features (``features_from``)."""
+        spec = spec.transpose(1, 2)
+        return self.features_from(spec.real, spec.imag)
+
+    @staticmethod
+    def apply_mask(spec: torch.Tensor, mask: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """complex [B, bins, frames] x mask ([B, frames, bins] real, imag) -> complex [B, bins, frames]."""
+        return spec * torch.complex(mask[0], mask[1]).transpose(1, 2)
+
+
+class TFMaskNet(STFTMaskModel):
     """STFT -> conv encoder over frequency -> GRU/LSTM -> up-conv decoder -> complex mask.
 
     Per STFT frame, the input features (``|X|^compress_exponent`` and/or ``log(|X| + log_floor)``,
@@ -66,24 +154,15 @@ class TFMaskNet(AbsSEModel):
         unknown = [f for f in features if f not in FEATURE_KINDS]
         if not features or unknown:
             raise ValueError(f"TFMaskNet: features must be a non-empty subset of {FEATURE_KINDS}, got {features}")
-        if window not in WINDOWS:
-            raise ValueError(f"TFMaskNet: window must be one of {WINDOWS}, got {window!r}")
-        if hop_length <= 0 or hop_length > n_fft // 2:
-            raise ValueError(f"TFMaskNet: need 0 < hop_length <= n_fft/2 for overlap-add, got n_fft={n_fft}, hop={hop_length}")
         if not channels or time_kernel < 1 or freq_kernel < 1 or freq_stride < 1:
             raise ValueError(f"TFMaskNet: bad conv geometry channels={channels} kernels=({time_kernel}, {freq_kernel}) stride={freq_stride}")
         self.sample_rate = sample_rate
-        self.n_fft, self.hop_length = n_fft, hop_length
+        self._init_stft(n_fft, hop_length, window)
         self.feature_kinds = features
         self.compress_exponent, self.log_floor = compress_exponent, log_floor
         self.time_kernel = time_kernel
         self.skips, self.mask_bound = skips, mask_bound
         self._causal = causal
-
-        hann = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-        win = hann.sqrt() if window == "sqrt_hann" else hann
-        self.register_buffer("window", win.float(), persistent=False)
-        self.feature_gain = float(win.square().sum().rsqrt())
 
         bins = [n_fft // 2 + 1]
         pad = freq_kernel // 2
@@ -112,44 +191,10 @@ class TFMaskNet(AbsSEModel):
         return [self.encoder, self.rnn_in, self.rnn]
 
     @property
-    def supports_streaming(self) -> bool:
-        return self.causal
+    def num_features(self) -> int:
+        return len(self.encoder) + 1
 
-    @property
-    def algorithmic_latency(self) -> Optional[int]:
-        """Input samples of lookahead when causal (None otherwise): one STFT window minus one."""
-        return self.n_fft - 1 if self.causal else None
-
-    def encode(self, wav: torch.Tensor) -> List[torch.Tensor]:
-        conv_outs, rnn_out, _ = self.encode_frames(self.features(self.stft(wav)))
-        return conv_outs + [rnn_out]
-
-    def decode(self, features: List[torch.Tensor], noisy: torch.Tensor) -> torch.Tensor:
-        if len(features) != len(self.encoder) + 1:
-            raise ValueError(f"TFMaskNet.decode: expected {len(self.encoder) + 1} feature tensors, got {len(features)}")
-        if noisy.shape[-1] == 0:  # istft cannot produce 0 samples; the output of nothing is nothing
-            return noisy.new_zeros(noisy.shape)
-        spec = self.stft(noisy)
-        enhanced = self.apply_mask(spec, self.decode_frames(features[:-1], features[-1]))
-        return torch.istft(enhanced, self.n_fft, self.hop_length, window=self.window, center=True, length=noisy.shape[-1])
-
-    def streamer(self) -> "TFMaskStreamer":
-        if not self.causal:
-            raise RuntimeError("TFMaskNet: only a causal model (causal: true) can stream")
-        return TFMaskStreamer(self)
-
-    # --- pieces shared by offline and streaming processing --------------------------------
-
-    def stft(self, wav: torch.Tensor) -> torch.Tensor:
-        """[B, T] -> complex [B, bins, frames] (centred frames, zero padding at both ends)."""
-        return torch.stft(
-            wav.float(), self.n_fft, self.hop_length, window=self.window, center=True, pad_mode="constant", return_complex=True
-        )
-
-    def features(self, spec: torch.Tensor) -> torch.Tensor:
-        """complex [B, bins, frames] -> real [B, len(features), frames, bins]."""
-        spec = spec.transpose(1, 2)
-        return self.features_from(spec.real, spec.imag)
+    # --- the frame pipeline ----------------------------------------------------------------
 
     def features_from(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         """The STFT's real and imaginary parts [B, frames, bins] -> [B, len(features), frames, bins]."""
@@ -166,7 +211,7 @@ class TFMaskNet(AbsSEModel):
     def encode_frames(
         self, feats: torch.Tensor, state: Optional[FrameState] = None
     ) -> Tuple[List[torch.Tensor], torch.Tensor, FrameState]:
-        """Run the encoder on a block of frames, continuing from ``state`` (None = start)."""
+        """Conv encoder, projection and recurrent layer on a block of frames (see the base class)."""
         caches = (state or {}).get("conv") or [None] * len(self.encoder)
         new_caches = []
         x = feats
@@ -193,11 +238,6 @@ class TFMaskNet(AbsSEModel):
         x = x.float()  # the mask meets the float32 STFT, also under autocast
         return bounded_complex_mask(x[:, 0], x[:, 1], self.mask_bound)
 
-    @staticmethod
-    def apply_mask(spec: torch.Tensor, mask: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """complex [B, bins, frames] x mask ([B, frames, bins] real, imag) -> complex [B, bins, frames]."""
-        return spec * torch.complex(mask[0], mask[1]).transpose(1, 2)
-
     def _time_context(self, x: torch.Tensor, cache: Optional[torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Give a conv with time kernel k its k-1 frames of context: past frames (causal: the
         cache, zeros at the start) or half past, half future zeros (offline, non-causal)."""
@@ -213,7 +253,8 @@ class TFMaskNet(AbsSEModel):
 
 
 class TFMaskStreamer:
-    """Frame-by-frame enhancement with a causal TFMaskNet; its output equals ``model(wav)``.
+    """Frame-by-frame enhancement with a causal STFTMaskModel (TFMaskNet, BandGainGRU); its
+    output equals ``model(wav)``.
 
     ``feed(chunk)`` takes any number of samples ([T] or [1, T]) and returns the output samples
     that are final (no later frame overlaps them); ``flush()`` ends the signal (zero padding,
@@ -224,7 +265,7 @@ class TFMaskStreamer:
     the overlap-add and window-envelope buffers. Runs without autograd.
     """
 
-    def __init__(self, model: TFMaskNet):
+    def __init__(self, model: STFTMaskModel):
         self.model = model
         self.n_fft, self.hop = model.n_fft, model.hop_length
         self.pad = self.n_fft // 2  # torch.stft(center=True) pads n_fft // 2 zeros at each end

@@ -16,6 +16,8 @@ from mal.models.checkpoint import model_record, save_checkpoint
 TOLERANCE = 1e-4
 #: One small configuration per registered model, and the causal ones that stream.
 CASES = {
+    "bandgru": {"n_fft": 256, "hop_length": 64, "num_bands": 12, "hidden": 16, "rnn_layers": 2, "causal": False},
+    "bandgru_causal": {"num_bands": 16, "hidden": 16, "rnn_layers": 2},
     "demucs": {"hidden": 4, "depth": 2, "lstm_layers": 1},
     "demucs_causal": {"hidden": 4, "depth": 3, "lstm_layers": 1, "causal": True},
     "tfmask": {"n_fft": 256, "hop_length": 64, "channels": [4, 8], "rnn_hidden": 16},
@@ -38,7 +40,7 @@ def saved(tmp_path, case: str):
     model = build_model(name, **conf).eval()
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))  # not the identity TFMaskNet starts as
+            p.add_(0.1 * torch.randn_like(p))  # not the identity TFMaskNet and BandGainGRU start as
     path = tmp_path / f"{case}.pth"
     save_checkpoint(path, {"model": model_record(model, name, conf)})
     return path, model
@@ -88,7 +90,7 @@ def test_tfmask_offline_graph_takes_any_length(tmp_path):
         np.testing.assert_allclose(out, want, atol=TOLERANCE, rtol=0)
 
 
-@pytest.mark.parametrize("case", ["tfmask_causal", "demucs_causal"])
+@pytest.mark.parametrize("case", ["tfmask_causal", "demucs_causal", "bandgru_causal"])
 @pytest.mark.parametrize("block", [64, 333])
 def test_streaming_onnx_and_torchscript_match_pytorch(tmp_path, case, block):
     path, model = saved(tmp_path, case)

@@ -18,6 +18,8 @@ SMALL_CONFIGS: List[Tuple[str, Dict]] = [
     ("tfmask", {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "rnn_hidden": 16, "causal": True, "time_kernel": 2}),
     ("tfmask", {"n_fft": 256, "hop_length": 128, "channels": [4], "rnn_hidden": 16, "skips": False, "rnn_type": "lstm"}),
     ("tfmask", {"channels": [4, 4, 4], "rnn_hidden": 16, "features": ["compressed", "log"], "causal": True}),
+    ("bandgru", {"n_fft": 256, "hop_length": 128, "num_bands": 12, "hidden": 16, "rnn_layers": 2, "causal": False}),
+    ("bandgru", {"num_bands": 16, "hidden": 16, "rnn_layers": 2, "causal": True}),
 ]
 
 
@@ -57,8 +59,9 @@ def noisy_pair(seconds: float = 1.0, snr_db: float = 5.0, seed: int = 0) -> Tupl
 
 
 def randomize_mask_head(model: torch.nn.Module, std: float = 0.2, seed: int = 0) -> None:
-    """Give a TFMaskNet's zero-initialised last layer random weights (so the mask is not 1)."""
+    """Give a TFMaskNet's or BandGainGRU's zero-initialised last layer random weights (so the mask is not 1)."""
     g = torch.Generator().manual_seed(seed)
+    head = model.gain_head if hasattr(model, "gain_head") else model.decoder[-1]
     with torch.no_grad():
-        for p in model.decoder[-1].parameters():
+        for p in head.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * std)

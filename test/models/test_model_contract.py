@@ -1,4 +1,4 @@
-"""The AbsSEModel contract, checked on small Demucs and TFMaskNet configurations."""
+"""The AbsSEModel contract, checked on small Demucs, TFMaskNet and BandGainGRU configurations."""
 from __future__ import annotations
 
 import pytest
@@ -17,7 +17,7 @@ def make(case, seed: int = 0) -> AbsSEModel:
     torch.manual_seed(seed)
     name, conf = case
     model = build_model(name, **conf).eval()
-    if name == "tfmask":
+    if name in ("tfmask", "bandgru"):
         randomize_mask_head(model, seed=seed)
     return model
 
@@ -40,7 +40,10 @@ def test_encode_lists_layers_with_bottleneck_last(case):
     x = torch.randn(3, 3000) * 0.1
     with torch.no_grad():
         feats = model.encode(x)
-    layers = conf.get("depth", 4) if name == "demucs" else len(conf.get("channels", [8, 16, 32]))
+    if name == "bandgru":  # the dense layer, then each GRU layer
+        layers = conf.get("rnn_layers", 3)
+    else:
+        layers = conf.get("depth", 4) if name == "demucs" else len(conf.get("channels", [8, 16, 32]))
     assert isinstance(feats, list) and len(feats) == layers + 1
     assert all(f.shape[0] == 3 for f in feats)
     bottleneck = feats[-1]

@@ -129,7 +129,8 @@ def test_every_model_keeps_the_shape_and_stays_finite_in_range(models, x, batch)
 def small_models():
     torch.manual_seed(0)
     confs = {"tiny": {"channels": 4}, "demucs": {"hidden": 4, "depth": 2, "lstm_layers": 1},
-             "tfmask": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "rnn_hidden": 16}}
+             "tfmask": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "rnn_hidden": 16},
+             "bandgru": {"num_bands": 8, "hidden": 16, "rnn_layers": 1}}
     assert set(confs) == set(MODEL_REGISTRY)
     return {name: build_model(name, **conf).eval() for name, conf in confs.items()}
 

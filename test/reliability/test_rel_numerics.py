@@ -42,11 +42,13 @@ PAIRS = [("silent", "silent"), ("silent", "speech"), ("speech", "silent"), ("nea
 #: test/models (causal, without skips, resampling, other features)
 MODEL_CASES = [(name, {}) for name in sorted(MODEL_REGISTRY)] + SMALL_CONFIGS
 SMALL_MODELS = {"tiny": {"channels": 4}, "demucs": {"hidden": 4, "depth": 2, "lstm_layers": 1},
-                "tfmask": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "rnn_hidden": 16}}
+                "tfmask": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "rnn_hidden": 16},
+                "bandgru": {"num_bands": 8, "hidden": 16, "rnn_layers": 1, "causal": False}}
 #: the models MAL is checked with (its loss runs through their encoders): small and causal ones
 MAL_MODELS = [(name, conf) for name, conf in SMALL_MODELS.items()] + [
     ("demucs", {"hidden": 4, "depth": 2, "lstm_layers": 1, "causal": True}),
     ("tfmask", {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "rnn_hidden": 16, "causal": True}),
+    ("bandgru", {"num_bands": 8, "hidden": 16, "rnn_layers": 2}),
 ]
 
 TINY_WAVLM = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8),
