@@ -50,6 +50,8 @@ asr_max_utts=0          # ASR-score the first N utterances of each test set only
 asr_test_sets=          # test sets of the ASR check (default: all --test_sets; those without a text file are skipped)
 asr_recognizer=pocketsphinx  # recogniser of the ASR check: a registered name or package.module:Class
 num_report_utts=3       # utterances per test set shown with spectrograms on the listening page
+results_md=RESULTS.md   # stage 6 writes the results tables here
+paired_systems=         # stage 6: paired differences in RESULTS.md, mean +- s.e. over the pairs, e.g. "mal=continued mal_seed2=continued_seed2"
 self_consistency_passes=3   # stage 7: how many times the output is fed back through the model (0: skip)
 self_consistency_systems="warmup mal"  # stage 7: systems to check
 self_consistency_max_utts=0  # stage 7: first N utterances of each test set (0: all)
@@ -322,10 +324,10 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
         # Link the test set's data dir so the report finds the noisy input and the reference.
         mkdir -p "${exp}/report_data"; ln -sfn "$(cd "${dir}" && pwd)" "${exp}/report_data/${name}"
     done
-    mal-report --results-md RESULTS.md --scores-root "${exp}/scores" --page-dir "${exp}/report" \
+    mal-report --results-md "${results_md}" --scores-root "${exp}/scores" --page-dir "${exp}/report" \
         --data-root "${exp}/report_data" --enhanced-root "${exp}/enhanced" --num-utts "${num_report_utts}" --exp-dir "${exp}" \
-        --systems "$(IFS=,; echo "${report_order[*]}")"
-    log "wrote RESULTS.md and ${exp}/report/index.html"
+        --systems "$(IFS=,; echo "${report_order[*]}")" ${paired_systems:+--paired "${paired_systems}"}
+    log "wrote ${results_md} and ${exp}/report/index.html"
 fi
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ] && [ "${self_consistency_passes}" -gt 0 ]; then

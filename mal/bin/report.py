@@ -1,7 +1,8 @@
 """mal-report: RESULTS.md (ESPnet style) and a static listening page from a scores tree.
 
     mal-report --results-md RESULTS.md --scores-root exp/scores [--page-dir exp/report] \\
-        [--data-root data] [--enhanced-root exp/enhanced] [--num-utts 3] [--exp-dir exp/<tag>]
+        [--data-root data] [--enhanced-root exp/enhanced] [--num-utts 3] [--exp-dir exp/<tag>] \\
+        [--paired "mal=continued mal_seed2=continued_seed2"]
 
 Scores: ``<scores-root>/<test_set>/<system>/<metric>``; audio: ``<data-root>/<test_set>/{wav,spk1}.scp``
 and ``<enhanced-root>/<test_set>/<system>/wav.scp`` (system ``noisy`` is the input).
@@ -14,6 +15,7 @@ import sys
 from typing import List, Optional
 
 from mal.score.page import build_page
+from mal.score.paired import paired_differences, parse_pairs, render_paired
 from mal.score.results_md import collect_results, write_results_md
 from mal.score.summary import ScoresError
 
@@ -35,6 +37,10 @@ def get_parser() -> argparse.ArgumentParser:
         "--systems", default="",
         help="comma-separated display order of systems after 'noisy' (others follow alphabetically)",
     )
+    parser.add_argument(
+        "--paired", default="",
+        help="systems trained in pairs, 'a=b c=d': a section of paired differences a-b, mean +- s.e. over the pairs",
+    )
     return parser
 
 
@@ -44,11 +50,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     order = [s for s in args.systems.split(",") if s]
     try:
         results = collect_results(args.scores_root, order)
+        pairs = parse_pairs(args.paired)
+        paired_lines = render_paired(paired_differences(results, pairs), pairs) if pairs else []
         index = None
         if args.page_dir:
             index = build_page(args.page_dir, results, args.data_root, args.enhanced_root, args.num_utts, exp_dir=args.exp_dir)
             logging.info("wrote %s", index)
-        write_results_md(args.results_md, results, args.scores_root, index)
+        write_results_md(args.results_md, results, args.scores_root, index, extra_lines=paired_lines)
     except (ScoresError, FileNotFoundError, ValueError) as e:
         print(f"mal-report: error: {e}", file=sys.stderr)
         return 1
