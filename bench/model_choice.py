@@ -80,6 +80,7 @@ def read_candidates(path: Path) -> Dict[str, Any]:
         try:
             for text in overrides or []:
                 apply_override(config, text)
+            config = build_config(config, source=f"{path}: candidate '{name}'")
         except ValueError as e:
             raise ChoiceError(f"{path}: candidate '{name}': {e}") from None
         configs[str(name)] = config
