@@ -66,6 +66,11 @@ def spread(keys: Sequence[str], n: int) -> List[str]:
     return [keys[int(i * len(keys) / n)] for i in range(n)]
 
 
+def dnsmos_keys(keys: Sequence[str], n: int) -> List[str]:
+    """The DNSMOS subset: ``n`` keys spread over ``keys``; none when n <= 0."""
+    return spread(keys, n) if n > 0 else []
+
+
 def read_candidates(path: Path) -> Dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         raw = yaml.safe_load(f)
@@ -155,7 +160,7 @@ def run_candidate(name: str, config: Dict[str, Any], t_step: float, args: argpar
     enhancer = Enhancer.from_checkpoint(model_path, device="cpu")
     keys = sorted(read_scp(valid_sub / "wav.scp"))
     estimates = enhance_scp(enhancer, valid_sub / "wav.scp", root / "enhanced", skip_existing=True)
-    scores = score(estimates, read_scp(valid_sub / "spk1.scp"), keys, spread(keys, args.dnsmos_utts))
+    scores = score(estimates, read_scp(valid_sub / "spk1.scp"), keys, dnsmos_keys(keys, args.dnsmos_utts))
     result = {
         "name": name, "model": config["model"], "params": sum(p.numel() for p in model.parameters()),
         "step_seconds": round(t_step, 4), "steps": steps, "train_seconds": round(train_seconds, 1),
@@ -171,7 +176,7 @@ def noisy_scores(args: argparse.Namespace, valid_sub: Path) -> Dict[str, float]:
         with open(cached, encoding="utf-8") as f:
             return json.load(f)
     keys = sorted(read_scp(valid_sub / "wav.scp"))
-    scores = score(read_scp(valid_sub / "wav.scp"), read_scp(valid_sub / "spk1.scp"), keys, spread(keys, args.dnsmos_utts))
+    scores = score(read_scp(valid_sub / "wav.scp"), read_scp(valid_sub / "spk1.scp"), keys, dnsmos_keys(keys, args.dnsmos_utts))
     write_json(cached, scores)
     return scores
 

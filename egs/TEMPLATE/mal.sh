@@ -183,9 +183,9 @@ fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "Stage 2: validating data dirs and writing utt2num_samples"
-    for dset in "${train_set}" "${valid_set}" ${test_sets}; do
-        dir=$(data_dir_of "${dset}")
-        [ -d "${dir}" ] || die "data dir ${dir} not found (run stage 1, or check --test_sets)"
+    # train and valid sets are names under data/ (as stage 3 reads them, e.g. full/train), test sets names or paths
+    for dir in "data/${train_set}" "data/${valid_set}" $(for dset in ${test_sets}; do data_dir_of "${dset}"; done); do
+        [ -d "${dir}" ] || die "data dir ${dir} not found (run stage 1, or check --train_set, --valid_set, --test_sets)"
         [ -f "${dir}/utt2num_samples" ] || mal-compute-lengths "${dir}" --sample-rate "${sample_rate}"
         mal-validate-data-dir "${dir}" --sample-rate "${sample_rate}" \
             || die "${dir} failed validation (problems listed above); fix it, e.g. utils/fix_data_dir.sh ${dir}"

@@ -76,3 +76,20 @@ def test_help_after_other_options_shows_their_values(tmp_path):
     out = subprocess.run(["./mal.sh", "--nj", "5", "--help"], cwd=recipe, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert any(line.startswith("  --nj ") and '(default: "5"; mal.sh: "2")' in line for line in out.stdout.splitlines())
+
+
+def test_a_train_set_in_a_subdirectory_of_data_is_validated_and_trained_on(tmp_path):
+    fakes = dict(FAKES, **{"mal-compute-lengths": RECORD, "mal-validate-data-dir": RECORD})
+    recipe = fake_recipe(tmp_path, fakes, ("warmup", "mal"))
+    (recipe / "data" / "train").rename(tmp_path / "train")
+    (recipe / "data" / "full").mkdir()
+    (tmp_path / "train").rename(recipe / "data" / "full" / "train")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")}
+    env["FAKE_LOG"] = str(tmp_path / "calls.tsv")
+    proc = subprocess.run(["./mal.sh", "--stage", "2", "--stop_stage", "3", "--train_set", "full/train", "--baseline_configs", ""],
+                          cwd=recipe, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    calls = [line.split("\t") for line in (tmp_path / "calls.tsv").read_text().splitlines()]
+    validated = [args.split()[0] for prog, args in calls if prog == "mal-validate-data-dir"]
+    assert validated == ["data/full/train", "data/valid", "data/test"]
+    assert any("--train-dir data/full/train" in args for prog, args in calls if prog == "mal-train")
