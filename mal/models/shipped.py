@@ -29,9 +29,14 @@ class ShippedModel:
 
 #: name -> shipped model, e.g.
 #: "mini_offline_mal": ShippedModel("pretrained/mini_offline_mal.tar.gz", "<sha256>", "TFMaskNet, egs/mini_offline, MAL"),
-SHIPPED_MODELS: Dict[str, ShippedModel] = {}
+SHIPPED_MODELS: Dict[str, ShippedModel] = {
+    "mini_offline_full": ShippedModel(
+        "pretrained/mini_offline_full.tar.gz", "53e84a81ea7d707bc79665e7135fb45f4e80cd8c051527e18247ce6bb6fc534a",
+        "causal TFMaskNet (0.38 M), egs/mini_offline/run_full.sh; card: mal/pretrained/mini_offline_full.md",
+    ),
+}
 #: The model used when none is named (a key of SHIPPED_MODELS), or None while none ships.
-DEFAULT_MODEL: Optional[str] = None
+DEFAULT_MODEL: Optional[str] = "mini_offline_full"
 
 
 class ShippedModelError(ValueError):
