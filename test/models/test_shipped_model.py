@@ -47,7 +47,7 @@ def test_a_default_model_ships_verified_with_its_card():
     assert archive.is_file() and archive.stat().st_size < 10 * 2**20
     card = archive.with_name(f"{shipped.DEFAULT_MODEL}.md")
     text = card.read_text()
-    for heading in ("## Training data", "## Scores", "## Speed", "## Licence"):
+    for heading in ("**Training data**", "## Scores", "## Speed", "## Limits", "## Licence"):
         assert heading in text, f"{card}: no '{heading}' section"
     assert archive.with_name(f"{shipped.DEFAULT_MODEL}.scores.json").is_file()
 
