@@ -51,7 +51,7 @@ setup(
     license="Apache-2.0",
     packages=find_packages(include=["mal", "mal.*"]),
     # shipped models (mal/models/shipped.py)
-    package_data={"mal": ["pretrained/*.tar.gz"]},
+    package_data={"mal": ["pretrained/*.tar.gz", "pretrained/*.md", "pretrained/*.scores.json"]},
     # torch 2.13.0 (the default of tools/) needs Python 3.10 or newer.
     python_requires=">=3.10",
     install_requires=CORE,
