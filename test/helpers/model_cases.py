@@ -29,6 +29,7 @@ OVERFIT_CONFIGS: List[Tuple[str, Dict]] = [
     ("demucs", {"hidden": 8, "depth": 3, "lstm_layers": 1, "causal": True}),
     ("tfmask", {"n_fft": 256, "hop_length": 128, "channels": [8, 8], "rnn_hidden": 32}),
     ("tfmask", {"n_fft": 256, "hop_length": 128, "channels": [8, 8], "rnn_hidden": 32, "causal": True}),
+    ("bandgru", {"num_bands": 16, "hidden": 32, "rnn_layers": 1}),
 ]
 
 

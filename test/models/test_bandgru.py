@@ -1,7 +1,5 @@
-"""BandGainGRU: shapes, identity at the start, causality, gain range, learning, streaming."""
+"""BandGainGRU: shapes, identity at the start, causality, gain range, streaming (learning: test_model_contract)."""
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
@@ -98,25 +96,6 @@ def test_gains_stay_in_range(bound):
     assert gains.shape == (2, bottleneck.shape[-1], SMALL["num_bands"])
     assert gains.min() >= 0 and gains.max() <= bound and gains.min() < 0.05 * bound and gains.max() > 0.95 * bound
     assert mask_re.min() >= 0 and mask_re.max() <= bound + 1e-6 and not mask_im.any()
-
-
-def test_a_few_steps_reduce_the_loss_on_a_noisy_tone():
-    torch.manual_seed(0)
-    model = build_model("bandgru", num_bands=16, hidden=32, rnn_layers=1).train()
-    t = torch.arange(16000) / 16000
-    clean = (0.3 * torch.sin(2 * math.pi * 440 * t))[None]
-    noisy = clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(1))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(25):
-        loss = (model(noisy) - clean).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    with torch.no_grad():
-        final = (model(noisy) - clean).abs().mean().item()
-    assert final < 0.5 * losses[0], (losses[0], final)
 
 
 @pytest.mark.parametrize("block", [1, 100, 333, 4000])
