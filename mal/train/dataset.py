@@ -9,7 +9,10 @@ Unusable data stops training with an error naming the utterance; nothing is skip
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import sys
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -176,13 +179,26 @@ def collate_padded(items: List[Tuple[str, torch.Tensor, torch.Tensor]]) -> Dict[
     return {"keys": [k for k, _, _ in items], "noisy": noisy, "clean": clean, "lengths": lengths}
 
 
+def _quiet_lost_handoff(kind: type, value: BaseException, trace: object) -> None:
+    if not issubclass(kind, (EOFError, ConnectionError, multiprocessing.AuthenticationError)):
+        sys.__excepthook__(kind, value, trace)
+
+
+def ignore_interrupts(worker_id: int) -> None:
+    """Loader workers leave Ctrl-C to the main process, which stops them in order; a batch's
+    hand-over that the interrupted main process broke off is not reported twice."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.excepthook = _quiet_lost_handoff
+
+
 def train_loader(
     dataset: SegmentDataset, batch_size: int, num_workers: int = 0, rank: int = 0, world_size: int = 1, pin_memory: bool = False
 ) -> Tuple[DataLoader, DistributedSampler]:
     """Shuffled loader; ``batch_size`` is per process. The sampler is seeded by the dataset seed
     and reshuffles on ``sampler.set_epoch`` (call it together with ``dataset.set_epoch``)."""
     sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=dataset.seed, drop_last=False)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=False, pin_memory=pin_memory)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=False, pin_memory=pin_memory,
+                        worker_init_fn=ignore_interrupts)
     return loader, sampler
 
 
@@ -194,7 +210,8 @@ def valid_loader(
     each takes every world_size-th batch."""
     max_samples = int(max_seconds * sample_rate) if max_seconds else None
     batches = same_length_batches(dataset.lengths, batch_size, max_samples)[rank::world_size]
-    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_padded, num_workers=num_workers, pin_memory=pin_memory)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_padded, num_workers=num_workers, pin_memory=pin_memory,
+                      worker_init_fn=ignore_interrupts)
 
 
 def cycle_epoch_batches(loader: DataLoader, sampler: DistributedSampler, dataset: SegmentDataset, epoch: int,

@@ -2,7 +2,8 @@
 
 A fine-tuning config without ``model:`` takes the warm-up's model, as ``mal-train --init`` does.
 The model is built (weights only initialised), each criterion's options are bound to its
-constructor (no loss network is loaded). Sweep files of the ablation are not training configs (test/bench checks them).
+constructor (no loss network is loaded). Sweep files of the ablation and model-choice candidate
+files are not training configs: each candidate of the latter is built from its base here too.
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from mal.models import build_model
 from mal.train.config import expand_config, load_config
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = sorted(p for p in REPO.glob("egs/*/conf/**/*.yaml") if not p.name.startswith("sweep"))
+YAMLS = sorted(p for p in REPO.glob("egs/*/conf/**/*.yaml") if not p.name.startswith("sweep"))
+CANDIDATE_FILES = [p for p in YAMLS if "candidates" in (yaml.safe_load(p.read_text()) or {})]
+CONFIGS = [p for p in YAMLS if p not in CANDIDATE_FILES]
 
 
 def test_every_recipe_has_configs():
@@ -36,3 +39,13 @@ def test_config_builds(path: Path):
     build_model(config["model"]["name"], **config["model"]["conf"])
     for spec in config["criterions"]:
         inspect.signature(loss_class(spec["name"])).bind(**spec["conf"])
+
+
+@pytest.mark.parametrize("path", CANDIDATE_FILES, ids=[str(p.relative_to(REPO / "egs")) for p in CANDIDATE_FILES])
+def test_model_choice_candidates_build(path: Path):
+    from bench.model_choice import read_candidates
+
+    configs = read_candidates(path)["configs"]
+    assert len(configs) >= 2
+    for config in configs.values():
+        build_model(config["model"]["name"], **config["model"]["conf"])
