@@ -10,6 +10,7 @@ set -euo pipefail
     --train_config conf/warmup.yaml \
     --mal_config conf/mal.yaml \
     --baseline_configs "continued=conf/continued.yaml deep_feature=conf/deep_feature.yaml" \
+    --score_metrics pesq_wb,stoi,estoi,sisdr \
     --dnsmos_max_utts 20 \
     --self_consistency_max_utts 10 \
     "$@"
