@@ -26,6 +26,7 @@ LOSS_REGISTRY: Dict[str, str] = {
     "l1": "mal.losses.time:L1Loss",
     "sisdr": "mal.losses.time:SISDRLoss",
     "mrstft": "mal.losses.stft:MultiResolutionSTFTLoss",
+    "spectral": "mal.losses.spectral:CompressedSpectralLoss",
     "mal": "mal.losses.mal:ModelAsLoss",
     "deep_feature": "mal.losses.deep_feature:DeepFeatureLoss",
 }

@@ -24,6 +24,7 @@ CRITERIA: List[Dict] = [
     {"name": "l1"},
     {"name": "sisdr"},
     {"name": "mrstft"},
+    {"name": "spectral"},
     {"name": "mal", "conf": {"variant": "frozen"}},
     {"name": "mal", "conf": {"variant": "frozen-fe"}},
     {"name": "mal", "conf": {"variant": "dynamic"}},

@@ -65,6 +65,8 @@ LOSS_CASES = [
     ("sisdr", {}),
     ("mrstft", {}),
     ("mrstft", {"fft_sizes": [64, 2048], "log_eps": 1e-4}),
+    ("spectral", {}),
+    ("spectral", {"fft_sizes": [64, 2048], "gamma": 1.0, "complex_weight": 1.0}),
     ("mal", {"variant": "frozen"}),
     ("mal", {"variant": "frozen-fe", "layers": "all", "normalize": "layer"}),
     ("mal", {"variant": "dynamic", "layers": "all", "normalize": "instance", "distance": "cosine"}),
