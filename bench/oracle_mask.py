@@ -26,8 +26,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from mal.io.audio import read_audio
-from mal.io.scp import read_scp
+from mal.io import AudioError, ScpError, read_audio, read_scp
 from mal.score.metrics import score_pair
 
 METRICS = ("pesq_wb", "estoi", "sisdr")
@@ -58,6 +57,9 @@ def score_set(data: Path, n_fft: int, hop: int, bound: float, max_utts: int) -> 
     """Mean of each metric for noisy, irm and cirm over the set's utterances."""
     noisy_scp, clean_scp = read_scp(data / "wav.scp"), read_scp(data / "spk1.scp")
     keys = sorted(noisy_scp)[: max_utts or None]
+    missing = [key for key in keys if key not in clean_scp]
+    if missing:
+        raise ScpError(f"{data / 'spk1.scp'}: no clean reference for key '{missing[0]}' of wav.scp")
     values: Dict[str, Dict[str, List[float]]] = {}
     for key in keys:
         noisy, _ = read_audio(noisy_scp[key], SAMPLE_RATE, key=key)
@@ -104,7 +106,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not (data / "wav.scp").is_file() or not (data / "spk1.scp").is_file():
             print(f"oracle_mask: error: {data}: needs wav.scp and spk1.scp", file=sys.stderr)
             return 1
-        rows = score_set(data, args.n_fft, args.hop, args.bound, args.max_utts)
+        try:
+            rows = score_set(data, args.n_fft, args.hop, args.bound, args.max_utts)
+        except (AudioError, ScpError) as e:
+            print(f"oracle_mask: error: {e}", file=sys.stderr)
+            return 1
         if name in card:
             rows[f"{args.model} (card)"] = card[name]
         print(table(name, rows))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import sys
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -184,10 +183,9 @@ def _quiet_lost_handoff(kind: type, value: BaseException, trace: object) -> None
         sys.__excepthook__(kind, value, trace)
 
 
-def ignore_interrupts(worker_id: int) -> None:
-    """Loader workers leave Ctrl-C to the main process, which stops them in order; a batch's
-    hand-over that the interrupted main process broke off is not reported twice."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def quiet_lost_handoffs(worker_id: int) -> None:
+    """Loader worker init: a batch hand-over that the main process broke off (Ctrl-C while it was
+    receiving) is not reported as a traceback; the main process reports the interruption."""
     sys.excepthook = _quiet_lost_handoff
 
 
@@ -198,7 +196,7 @@ def train_loader(
     and reshuffles on ``sampler.set_epoch`` (call it together with ``dataset.set_epoch``)."""
     sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=dataset.seed, drop_last=False)
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=False, pin_memory=pin_memory,
-                        worker_init_fn=ignore_interrupts)
+                        worker_init_fn=quiet_lost_handoffs)
     return loader, sampler
 
 
@@ -211,7 +209,7 @@ def valid_loader(
     max_samples = int(max_seconds * sample_rate) if max_seconds else None
     batches = same_length_batches(dataset.lengths, batch_size, max_samples)[rank::world_size]
     return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_padded, num_workers=num_workers, pin_memory=pin_memory,
-                      worker_init_fn=ignore_interrupts)
+                      worker_init_fn=quiet_lost_handoffs)
 
 
 def cycle_epoch_batches(loader: DataLoader, sampler: DistributedSampler, dataset: SegmentDataset, epoch: int,

@@ -1,6 +1,6 @@
 """bench/oracle_mask.py: oracle masks built from a pair's own clean signal beat its noisy input,
-the unclipped complex mask gives the clean signal back, and a set without references is one
-error line."""
+the unclipped complex mask gives the clean signal back, and a set without references, a key
+without a reference or an unreadable file is one error line naming it."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,6 +27,15 @@ def test_table_per_set_and_missing_references_name_the_dir(tmp_path, capsys):
     out = capsys.readouterr().out
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ") and "system" not in line}
     assert set(rows) == {"noisy", "irm", "cirm"} and "### tones (n = 2)" in out
-    (tmp_path / "data" / "tones" / "spk1.scp").unlink()
+    spk1 = tmp_path / "data" / "tones" / "spk1.scp"
+    first, second = spk1.read_text().splitlines()
+    spk1.write_text(first + "\n")
+    assert main(["--data", str(tmp_path / "data"), "--sets", "tones"]) == 1
+    assert f"{spk1}: no clean reference for key '{second.split()[0]}' of wav.scp" in capsys.readouterr().err
+    spk1.write_text(first.split()[0] + " /nonexistent.wav\n" + second + "\n")
+    assert main(["--data", str(tmp_path / "data"), "--sets", "tones"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("oracle_mask: error:") and first.split()[0] in err[0]
+    spk1.unlink()
     assert main(["--data", str(tmp_path / "data"), "--sets", "tones"]) == 1
     assert "tones: needs wav.scp and spk1.scp" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 """Compressed spectral loss on flite speech: zero for identical signals, grows with noise,
-scale-invariant, sees phase through its complex term, finite gradients in digital silence."""
+scale-invariant, sees phase through its complex term. (Silence: test/reliability/test_rel_numerics.py.)"""
 import pytest
 import torch
 
@@ -27,14 +27,6 @@ def test_only_the_complex_term_sees_a_sign_flip():
     magnitude_only = CompressedSpectralLoss(complex_weight=0.0)
     assert magnitude_only(-speech, speech).item() == pytest.approx(0.0, abs=1e-6)
     assert CompressedSpectralLoss(complex_weight=0.3)(-speech, speech).item() > 0.1
-
-
-def test_gradients_finite_when_the_estimate_is_digitally_silent(speech):
-    est = speech.clone()
-    est[:, :4000] = 0.0
-    est.requires_grad_()
-    CompressedSpectralLoss()(est, speech).backward()
-    assert torch.isfinite(est.grad).all() and est.grad.abs().sum() > 0
 
 
 def test_registered_and_bad_options_name_the_loss():

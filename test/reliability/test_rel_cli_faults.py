@@ -63,15 +63,16 @@ def test_train_ctrl_c_says_how_to_resume(train_setup, tmp_path, workers):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "mal.bin.train", *args, "--out-dir", str(out), "--override",
            f"batch.num_workers={workers}", "train.max_epochs=100000"]
-    # SIGINT as at a terminal, even when the suite runs as a background job (which ignores it)
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env,
+    # SIGINT as at a terminal: to the whole process group (loader workers included), even when the
+    # suite runs as a background job (which ignores it)
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         while not (out / "checkpoint.pth").exists():
             assert proc.poll() is None and time.time() < deadline, "no checkpoint.pth written"
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
         err = proc.communicate(timeout=120)[1]
     finally:
         if proc.poll() is None:  # never leave an endless training run behind

@@ -119,3 +119,20 @@ def test_missing_clean_file_is_reported_at_start(tmp_path, data_dirs, capsys):
     config = write_config(tmp_path / "c.yaml")
     rc = main(["--config", str(config), "--train-dir", str(data_dir), "--valid-dir", str(data_dirs[1]), "--out-dir", str(tmp_path / "exp")])
     assert rc == 1 and "spk1.scp: file not found" in capsys.readouterr().err
+
+
+def test_loader_workers_quiet_only_a_broken_off_batch_hand_over(monkeypatch, capsys):
+    """A worker's hand-over thread reports through sys.excepthook; after Ctrl-C in the main process
+    the connection breaks (EOFError, ConnectionError): no traceback then, any other error still shows."""
+    import multiprocessing
+    import sys
+
+    from mal.train.dataset import quiet_lost_handoffs
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    quiet_lost_handoffs(0)
+    for lost in (EOFError(), ConnectionResetError(), multiprocessing.AuthenticationError("digest received was wrong")):
+        sys.excepthook(type(lost), lost, None)
+    assert capsys.readouterr().err == ""
+    sys.excepthook(ValueError, ValueError("a real bug"), None)
+    assert "ValueError: a real bug" in capsys.readouterr().err
