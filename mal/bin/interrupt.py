@@ -2,10 +2,12 @@
 (DataLoader starting its workers) is swallowed and printed as "Exception ignored"; here it is
 raised again until it reaches the caller. Once interrupted, "Exception ignored" reports (the
 swallowed interrupt, a half-built DataLoader iterator's cleanup) are not printed: the process
-is on its way out."""
+is on its way out. Forked children (loader workers) inherit the handler but ignore Ctrl-C: the
+process that set it up stops them."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -19,8 +21,11 @@ def reliable_interrupt(retry_seconds: float = 0.5) -> Iterator[None]:
         yield  # signals go to the main thread only; an ignored SIGINT stays ignored
         return
     interrupted = [False]
+    owner = os.getpid()
 
     def interrupt(signum: int, frame: object) -> None:
+        if os.getpid() != owner:  # a forked child, maybe still starting up, where a
+            return  # KeyboardInterrupt would print a traceback; the owner ends it
         if sys.exc_info()[0] is KeyboardInterrupt:  # an except or finally block is running: it may
             signal.setitimer(signal.ITIMER_REAL, retry_seconds)  # swallow the interrupt, so try again later
             return

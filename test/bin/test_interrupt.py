@@ -2,6 +2,7 @@
 at-fork hook) is raised again, and the swallowed one is not printed."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
@@ -64,3 +65,23 @@ def test_an_unraisable_keyboard_interrupt_is_not_printed(capsys):
     with reliable_interrupt():
         sys.unraisablehook(type("U", (), {"exc_value": KeyboardInterrupt(), "exc_type": KeyboardInterrupt})())
     assert capsys.readouterr().err == ""
+
+
+def _wait_for_sigint(ready: "multiprocessing.synchronize.Event") -> None:
+    ready.set()
+    time.sleep(1)  # the parent's SIGINT lands here
+
+
+def test_a_forked_child_ignores_the_interrupt(capfd):
+    """A Ctrl-C reaches the whole process group: a loader worker forked while the context is active
+    must not print a KeyboardInterrupt traceback; the owning process stops it."""
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    with reliable_interrupt(retry_seconds=0.05):
+        child = context.Process(target=_wait_for_sigint, args=(ready,))
+        child.start()
+        assert ready.wait(30)
+        os.kill(child.pid, signal.SIGINT)
+        child.join(30)
+    assert child.exitcode == 0
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
