@@ -11,7 +11,7 @@ import sys
 from typing import List, Optional
 
 from mal.bin import add_device_option
-from mal.bin.interrupt import reliable_interrupt
+from mal.bin.interrupt import exit_interrupted, reliable_interrupt
 from mal.io.audio import AudioError
 from mal.io.datadir import DataDirError
 from mal.io.paths import PathError, check_dir_path
@@ -70,10 +70,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ConfigError, DataDirError, AudioError, ScpError, CheckpointError, TrainingError, TensorBoardUnavailable, PathError) as e:
         print(f"mal-train: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("mal-train: interrupted; resume with --resume (it continues from the last finished epoch "
-              f"in {args.out_dir}/checkpoint.pth)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # checkpoints are written whole at epoch ends: nothing to save here
+        exit_interrupted("mal-train: interrupted; resume with --resume (it continues from the last finished epoch "
+                         f"in {args.out_dir}/checkpoint.pth)")
     print(f"mal-train: wrote {path}", file=sys.stderr)
     return 0
 

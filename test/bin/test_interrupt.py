@@ -5,7 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
@@ -69,12 +71,12 @@ def test_an_unraisable_keyboard_interrupt_is_not_printed(capsys):
 
 def _wait_for_sigint(ready: "multiprocessing.synchronize.Event") -> None:
     ready.set()
-    time.sleep(1)  # the parent's SIGINT lands here
+    time.sleep(60)  # the parent's SIGINT lands here
 
 
-def test_a_forked_child_ignores_the_interrupt(capfd):
+def test_a_forked_child_ends_quietly_at_once(capfd):
     """A Ctrl-C reaches the whole process group: a loader worker forked while the context is active
-    must not print a KeyboardInterrupt traceback; the owning process stops it."""
+    ends at once with status 0 (not a failed worker), without a KeyboardInterrupt traceback."""
     context = multiprocessing.get_context("fork")
     ready = context.Event()
     with reliable_interrupt(retry_seconds=0.05):
@@ -82,6 +84,38 @@ def test_a_forked_child_ignores_the_interrupt(capfd):
         child.start()
         assert ready.wait(30)
         os.kill(child.pid, signal.SIGINT)
-        child.join(30)
+        child.join(20)  # well before its sleep ends
+    if child.is_alive():
+        child.kill()
     assert child.exitcode == 0
     assert "KeyboardInterrupt" not in capfd.readouterr().err
+
+
+def test_exit_interrupted_flushes_the_log_and_skips_cleanup_that_would_hang(tmp_path):
+    """The interrupted code left a lock held (as a KeyboardInterrupt inside a DataLoader queue's
+    put can); the cleanup of what it leaves behind would wait on that lock forever."""
+    log = tmp_path / "train.log"
+    script = textwrap.dedent(f"""
+        import logging, threading
+        from mal.bin.interrupt import exit_interrupted
+        logging.basicConfig(filename={str(log)!r}, level=logging.INFO)
+        held = threading.Lock()
+        held.acquire()
+
+        class Leftover:
+            def __del__(self):
+                held.acquire()
+
+        def interrupted():
+            leftover = Leftover()
+            logging.info("epoch 1 done")
+            raise KeyboardInterrupt
+
+        try:
+            interrupted()
+        except KeyboardInterrupt:
+            exit_interrupted("tool: interrupted")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130 and proc.stderr == "tool: interrupted\n", proc.stderr
+    assert "epoch 1 done" in log.read_text()
