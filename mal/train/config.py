@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 
 import yaml
 
+from mal.io.yaml_strict import load_yaml, yaml_error_line
 from mal.losses import CRITERION_KEYS, LOSSES, loss_class
 from mal.models import MODELS, model_class
 from mal.models.pretrained import model_spec
@@ -57,6 +58,7 @@ DEFAULTS: Dict[str, Any] = {
         "num_workers": 0,
         "valid_batch_size": 8,
         "valid_max_seconds": 120.0,  # at most this much padded audio in one validation batch
+        "normalize_rms": None,  # scale each example (noisy and target alike) so the noisy RMS is this (mal-enhance --norm-rms)
     },
     "dynamic_mixing": {
         "noise_scp": None,  # a wav.scp of noise recordings: set it to mix every training example afresh
@@ -64,6 +66,17 @@ DEFAULTS: Dict[str, Any] = {
         "rir_scp": None,  # a wav.scp of room impulse responses
         "rir_apply_prob": 0.0,  # share of the examples convolved with a random RIR
         "speech_level_range": [-35.0, -15.0],  # RMS of the clean speech (dBFS)
+        # augmentations (mal/train/dynamic_mixing.py), all off by default:
+        "speech_eq_prob": 0.0,  # share of examples whose speech (input and target) gets a random biquad
+        "noise_eq_prob": 0.0,  # share of examples whose noise gets a random biquad
+        "bandlimit_prob": 0.0,  # share of examples whose speech (input and target) is low-passed ...
+        "bandlimit_cutoffs": [7000.0, 4000.0],  # ... at one of these frequencies (Hz)
+        "generated_noise_prob": 0.0,  # share of examples with generated stationary noise instead of a recording
+        "second_noise_prob": 0.0,  # share of examples with a second noise of another kind ...
+        "second_noise_db_range": [-10.0, 0.0],  # ... at this level relative to the first (dB)
+        "short_noise": "tile",  # a noise clip shorter than the segment: tile | concat (with clips of its kind)
+        "gain_db_range": None,  # [low, high]: a random gain (dB) of noisy and target together
+        "noise_cache": True,  # decode each noise clip once and keep it in memory
     },
     "train": {
         "max_epochs": 10,
@@ -101,9 +114,9 @@ def parse_override(text: str) -> tuple:
     if not all(parts):
         raise ConfigError(f"--override {text!r}: empty key component")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as e:
-        raise ConfigError(f"--override {text!r}: value is not valid YAML: {e}") from None
+        raise ConfigError(f"--override {text!r}: value is not valid YAML: {yaml_error_line(e)}") from None
     return parts, value
 
 
@@ -175,6 +188,52 @@ def _check_number(config: Dict[str, Any], section: str, key: str, source: str, k
         raise ConfigError(f"{source}: '{path}' must be {'>' if strict else '>='} {minimum}, got {value!r}")
 
 
+def _check_weight(spec: Dict[str, Any], where: str, source: str) -> None:
+    """A criterion's ``weight``: a number >= 0 (a negative one would maximise the loss)."""
+    value = spec.get("weight", 1.0)
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            value = spec["weight"] = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ConfigError(f"{source}: '{where}' must be a number, got {value!r}")
+    if value < 0:
+        raise ConfigError(f"{source}: '{where}' must be >= 0, got {value!r}")
+
+
+#: Annotations of a boolean parameter (as strings: modules use ``from __future__ import annotations``).
+_BOOL = {"bool"}
+_OPTIONAL_BOOL = {"Optional[bool]", "bool|None", "None|bool", "Union[bool,None]", "Union[None,bool]"}
+
+
+def bool_parameters(cls: type) -> Dict[str, bool]:
+    """The constructor's boolean parameters (annotated ``bool``, or unannotated with a bool
+    default), each mapped to whether None is accepted too."""
+    found: Dict[str, bool] = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        ann = param.annotation
+        text = ann if isinstance(ann, str) else "bool" if ann is bool else str(ann)
+        text = text.replace("typing.", "").replace(" ", "")
+        if text in _BOOL or (ann is param.empty and isinstance(param.default, bool)):
+            found[name] = False
+        elif text in _OPTIONAL_BOOL:
+            found[name] = True
+    return found
+
+
+def _check_bool_conf(cls: Optional[type], conf: Dict[str, Any], where: str, source: str) -> None:
+    """Refuse a non-boolean (e.g. the string "false", which Python reads as true) for a boolean
+    constructor parameter."""
+    if cls is None:
+        return
+    for name, none_ok in bool_parameters(cls).items():
+        value = conf.get(name)
+        if name in conf and not isinstance(value, bool) and not (none_ok and value is None):
+            raise ConfigError(f"{source}: '{where}.{name}' must be true or false{' or null' if none_ok else ''} "
+                              f"(unquoted), got {value!r}")
+
+
 def _check_name(registry: Registry, name: Any, where: str, source: str) -> None:
     """A registered name, or a ConfigError naming the file, the key and the closest name."""
     if str(name) not in registry.entries:
@@ -204,6 +263,9 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> None:
         if not isinstance(spec.get("conf") or {}, dict):
             raise ConfigError(f"{source}: 'criterions[{i}].conf' must be a mapping")
         _check_name(LOSSES, spec["name"], f"criterions[{i}].name", source)
+        _check_weight(spec, f"criterions[{i}].weight", source)
+        _check_bool_conf(loss_class(spec["name"]), spec.get("conf") or {}, f"criterions[{i}].conf", source)
+    _check_bool_conf(model_class(config["model"]["name"]), config["model"].get("conf") or {}, "model.conf", source)
     if str(config["optim"]["name"]).lower() not in OPTIMIZERS:
         raise ConfigError(f"{source}: 'optim.name' must be one of {', '.join(OPTIMIZERS)}, got {config['optim']['name']!r}")
     _check_number(config, "optim", "lr", source, minimum=0, strict=True)
@@ -215,6 +277,7 @@ def validate_config(config: Dict[str, Any], source: str = "config") -> None:
     _check_number(config, "batch", "valid_batch_size", source, kind=int, minimum=1)
     _check_number(config, "batch", "segment_seconds", source, minimum=0, strict=True)
     _check_number(config, "batch", "num_workers", source, kind=int, minimum=0)
+    _check_number(config, "batch", "normalize_rms", source, minimum=0, strict=True, allow_none=True)
     _check_number(config, "train", "max_epochs", source, kind=int, minimum=1)
     _check_number(config, "train", "max_steps", source, kind=int, minimum=1, allow_none=True)
     _check_number(config, "train", "steps_per_epoch", source, kind=int, minimum=1, allow_none=True)
@@ -248,6 +311,30 @@ def _check_dynamic_mixing(section: Dict[str, Any], source: str) -> None:
     for key in ("noise_scp", "rir_scp"):
         if section[key] is not None and not isinstance(section[key], str):
             raise ConfigError(f"{source}: 'dynamic_mixing.{key}' must be a path, got {section[key]!r}")
+    _check_augmentations(section, source)
+
+
+def _check_augmentations(section: Dict[str, Any], source: str) -> None:
+    """The augmentation keys of ``dynamic_mixing``."""
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    for key in ("speech_eq_prob", "noise_eq_prob", "bandlimit_prob", "generated_noise_prob", "second_noise_prob"):
+        if not number(section[key]) or not 0 <= section[key] <= 1:
+            raise ConfigError(f"{source}: 'dynamic_mixing.{key}' must be a number in [0, 1], got {section[key]!r}")
+    for key in ("second_noise_db_range", "gain_db_range"):
+        value = section[key]
+        if value is None and key == "gain_db_range":
+            continue
+        if not isinstance(value, list) or len(value) != 2 or not all(number(v) for v in value):
+            raise ConfigError(f"{source}: 'dynamic_mixing.{key}' must be a [low, high] pair of numbers, got {value!r}")
+        if value[0] > value[1]:
+            raise ConfigError(f"{source}: 'dynamic_mixing.{key}' must have low <= high, got {value!r}")
+    cutoffs = section["bandlimit_cutoffs"]
+    if not isinstance(cutoffs, list) or not cutoffs or not all(number(v) and v > 0 for v in cutoffs):
+        raise ConfigError(f"{source}: 'dynamic_mixing.bandlimit_cutoffs' must be a non-empty list of frequencies (Hz), got {cutoffs!r}")
+    if section["short_noise"] not in ("tile", "concat"):
+        raise ConfigError(f"{source}: 'dynamic_mixing.short_noise' must be tile or concat, got {section['short_noise']!r}")
+    if not isinstance(section["noise_cache"], bool):
+        raise ConfigError(f"{source}: 'dynamic_mixing.noise_cache' must be true or false, got {section['noise_cache']!r}")
 
 
 def _problem(given: Dict[str, Any], overrides: List[str]) -> Optional[str]:
@@ -289,11 +376,11 @@ def load_config(path: PathLike, overrides: Iterable[str] = (), model_from: Optio
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as f:
-            given = yaml.safe_load(f)
+            given = load_yaml(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except yaml.YAMLError as e:  # a duplicate key too (mal.io.yaml_strict)
+        raise ConfigError(f"{path}: not valid YAML: {yaml_error_line(e)}") from None
     if given is not None and not isinstance(given, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level, got {type(given).__name__}")
     if model_from is not None and "model" not in (given or {}):

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import math
+import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -42,6 +43,15 @@ from mal.train.rng import capture_rng, deterministic, restore_rng, seed_everythi
 from mal.train.tensorboard import TensorBoardLog
 
 logger = logging.getLogger("mal.train")
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its finished children (loader workers)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 class TrainingError(RuntimeError):
@@ -267,12 +277,23 @@ class Trainer:
 
     # -- training -------------------------------------------------------------------------------
 
+    def _level(self, noisy: torch.Tensor, clean: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Both signals scaled per example so the noisy RMS (over ``lengths``) is ``batch.normalize_rms``."""
+        target = self.config["batch"]["normalize_rms"]
+        if not target:
+            return noisy, clean
+        energy = noisy.float().square().sum(-1)
+        count = lengths.to(noisy.device).clamp_min(1) if lengths is not None else noisy.shape[-1]
+        scale = (target / (energy / count).sqrt().clamp_min(1e-5)).unsqueeze(-1)
+        return noisy * scale, clean * scale
+
     def _autocast(self):
         return self.precision.autocast()
 
     def _train_step(self, noisy: torch.Tensor, clean: torch.Tensor) -> Optional[Dict[str, float]]:
         """One update; None when it was skipped (non-finite loss or gradient, or a loss-scale overflow)."""
         noisy, clean = noisy.to(self.ctx.device, non_blocking=True), clean.to(self.ctx.device, non_blocking=True)
+        noisy, clean = self._level(noisy, clean)
         with self._autocast():
             enhanced = self.ddp_model(noisy)
         loss, terms = self.criterion(enhanced.float(), clean, noisy)
@@ -363,8 +384,7 @@ class Trainer:
 
     def _validate_batches(self, sums: Dict[str, float]) -> None:
         for batch in self.valid_loader:
-            noisy = batch["noisy"].to(self.ctx.device)
-            clean = batch["clean"].to(self.ctx.device)
+            noisy, clean = self._level(batch["noisy"].to(self.ctx.device), batch["clean"].to(self.ctx.device), batch["lengths"])
             with self._autocast():
                 enhanced = self.model(noisy)
             enhanced = enhanced.float()
@@ -480,12 +500,12 @@ class Trainer:
             restore_rng(self.state["rng"])
         while not self._finished():
             epoch = self.epoch + 1
-            start = time.time()
+            start, cpu_start = time.time(), cpu_seconds()
             row: Dict[str, Any] = {"epoch": epoch, "step": 0}
             row.update(self._train_epoch(epoch))
             row.update(self.validate())
             row.update({"step": self.step, "lr": self.optimizer.param_groups[0]["lr"], "bad_steps": self.guard.total,
-                        "seconds": round(time.time() - start, 3)})
+                        "seconds": round(time.time() - start, 3), "cpu_seconds": round(cpu_seconds() - cpu_start, 3)})
             self.epoch = epoch
             self._save_epoch(epoch, row)
             if self.tb is not None:

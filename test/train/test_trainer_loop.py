@@ -34,7 +34,8 @@ def test_tiny_model_learns_and_writes_the_experiment_dir(tmp_path, data_dirs):
     exp = tmp_path / "exp"
     rows = read_log(exp / "log.csv")
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4] and [int(r["step"]) for r in rows] == [2, 4, 6, 8]
-    assert {"train_loss", "train_l1", "valid_loss", "valid_l1", "valid_sisdr", "valid_sisdri", "lr", "bad_steps", "seconds"} <= set(rows[0])
+    assert {"train_loss", "train_l1", "valid_loss", "valid_l1", "valid_sisdr", "valid_sisdri", "lr", "bad_steps", "seconds", "cpu_seconds"} <= set(rows[0])
+    assert all(float(r["cpu_seconds"]) > 0 for r in rows)  # the epoch's CPU time is measured
     valid = [float(r["valid_loss"]) for r in rows]
     assert valid[-1] < 0.9 * valid[0], valid  # validation loss falls
     assert float(rows[-1]["valid_sisdri"]) > float(rows[0]["valid_sisdri"])
