@@ -2,10 +2,12 @@
 """Real-time factor of enhancement on ONE CPU thread, offline and streaming where supported,
 in PyTorch and, exported with mal-export, in onnxruntime.
 
-    python bench/enhance_speed.py [--seconds 10] [--config conf/x.yaml ...] [--repeats 3]
+    python bench/enhance_speed.py [--seconds 10] [--config conf/x.yaml ...] [--repeats 3] [--peers rnnoise,dfn3]
 
 Benchmarks every registered model with its default configuration, the causal variant of
-models that can stream, and the ``model:`` section of each ``--config`` training YAML.
+models that can stream, the ``model:`` section of each ``--config`` training YAML, and the
+external enhancers named by ``--peers`` (mal.enhance.peers, built with one thread; their
+``enhance`` call on the whole signal, offline column only; ``--models ""`` skips the models).
 RTF = processing time / audio duration (best of ``--repeats``), as wall-clock time and as
 this process's CPU time: with one thread, CPU time is what the wall time would be on an idle
 core, so it stays meaningful on a machine shared with other jobs (the wall RTF then grows).
@@ -29,6 +31,7 @@ import torch
 import yaml
 
 from mal.enhance.chunked import enhance_chunked
+from mal.enhance.peers import build_peer, peer_names
 from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS, enhance_streaming
 from mal.models import MODEL_REGISTRY, build_model, model_class
 
@@ -71,6 +74,13 @@ def bench_model(label: str, name: str, conf: dict, wav: np.ndarray, repeats: int
     return Row(label, params, offline[0], offline[1], streaming[0], streaming[1], is_default, *onnx)
 
 
+def bench_peer(name: str, wav: np.ndarray, repeats: int, rate: int = 16000) -> Row:
+    peer = build_peer(name, num_threads=1)
+    seconds = len(wav) / rate
+    wall, cpu = (t / seconds for t in best_time(lambda: peer.enhance(wav, rate), repeats))
+    return Row(f"peer {name}", peer.num_parameters or 0, wall, cpu, None, None, False)
+
+
 def onnx_rtfs(model: torch.nn.Module, wav: np.ndarray, repeats: int) -> Tuple[Optional[float], Optional[float]]:
     """CPU RTF of the exported offline and streaming forms in onnxruntime (None where absent)."""
     try:
@@ -110,7 +120,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=10.0, help="audio length")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per case (best is reported)")
     p.add_argument("--config", action="append", default=[], help="training YAML; its model: {name, conf} is benchmarked")
-    p.add_argument("--models", help="comma-separated registry names (default: all)")
+    p.add_argument("--models", help="comma-separated registry names (default: all; \"\" for none)")
+    p.add_argument("--peers", default="", help="comma-separated peer names (mal.enhance.peers) to time as well")
     p.add_argument("--default-model", default="tfmask", help="the model whose offline RTF must meet --target")
     p.add_argument("--target", type=float, default=0.02, help="RTF target for the default model")
     return p
@@ -120,7 +131,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     torch.set_num_threads(1)
     wav = test_signal(args.seconds)
-    names = args.models.split(",") if args.models else sorted(MODEL_REGISTRY)
+    names = [n for n in args.models.split(",") if n] if args.models is not None else sorted(MODEL_REGISTRY)
+    peers = [n for n in args.peers.split(",") if n]
+    unknown = [n for n in peers if n not in peer_names()]
+    if unknown:
+        print(f"--peers: unknown peer(s) {', '.join(unknown)}; choose from {', '.join(peer_names())}", file=sys.stderr)
+        return 2
     rows: List[Row] = []
     for name in names:
         rows.append(bench_model(name, name, {}, wav, args.repeats, name == args.default_model))
@@ -133,6 +149,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"{path}: no model: {{name: ...}} section", file=sys.stderr)
             return 1
         rows.append(bench_model(f"{model['name']} ({path})", model["name"], model.get("conf") or {}, wav, args.repeats, False))
+    for name in peers:
+        rows.append(bench_peer(name, wav, args.repeats))
 
     print(f"Enhancement speed, 1 CPU thread, {args.seconds:g} s of 16 kHz audio, best of {args.repeats}")
     print()
