@@ -15,7 +15,7 @@ import soxr
 import torch
 
 from mal.bin import DEFAULT_DEVICE
-from mal.enhance.inference import EnhanceOptions, Enhancer
+from mal.enhance.inference import EnhanceOptions, Enhancer, check_finite, check_sample_rate
 from mal.enhance.streaming import check_streamable
 from mal.models.shipped import resolve_model
 
@@ -63,21 +63,28 @@ class Model:
         return self.enhancer.model
 
     def enhance(self, x: Signal, sample_rate: int) -> Signal:
-        """Enhance ``x`` ([time] or [batch, time]) at ``sample_rate``; same type and shape back."""
+        """Enhance ``x`` ([time] or [batch, time]) at ``sample_rate``; same type and shape back.
+
+        A rate outside 1 kHz..384 kHz, or a NaN or inf sample, is a ValueError naming it."""
         wav = to_numpy(x)
-        if wav.ndim == 1:
-            out = self.enhancer.enhance(wav, int(sample_rate))
-        elif wav.ndim == 2:
-            rows = [self.enhancer.enhance(np.ascontiguousarray(row), int(sample_rate)) for row in wav]
-            out = np.stack(rows) if rows else np.zeros_like(wav)
-        else:
+        if wav.ndim not in (1, 2):
             raise ValueError(f"expected [time] or [batch, time], got shape {tuple(wav.shape)}")
+        rate = check_sample_rate(sample_rate)
+        check_finite(wav)
+        if wav.ndim == 1:
+            out = self.enhancer.enhance(wav, rate)
+        else:
+            rows = [self.enhancer.enhance(np.ascontiguousarray(row), rate) for row in wav]
+            out = np.stack(rows) if rows else np.zeros_like(wav)
         return like(out, x)
 
     def stream(self, sample_rate: Optional[int] = None, gain: float = 1.0) -> "Stream":
-        """A block-by-block processor for a causal model (``feed(block)``, then ``flush()``)."""
+        """A block-by-block processor for a causal model (``feed(block)``, then ``flush()``).
+
+        ``sample_rate`` None means the model's rate; others must be 1 kHz..384 kHz."""
         check_streamable(self.enhancer.model)
-        return Stream(self.enhancer, sample_rate or self.sample_rate, gain)
+        rate = self.sample_rate if sample_rate is None else check_sample_rate(sample_rate, "stream sample rate")
+        return Stream(self.enhancer, rate, gain)
 
 
 class Stream:
@@ -90,6 +97,8 @@ class Stream:
     """
 
     def __init__(self, enhancer: Enhancer, sample_rate: int, gain: float = 1.0):
+        if not (np.isfinite(gain) and gain > 0):
+            raise ValueError(f"stream gain must be a positive number, got {gain!r}")
         self.enhancer, self.rate, self.gain = enhancer, int(sample_rate), float(gain)
         self.streamer = enhancer.model.streamer()
         model_rate = enhancer.sample_rate
@@ -120,6 +129,7 @@ class Stream:
         x = to_numpy(block, "block")
         if x.ndim != 1:
             raise ValueError(f"stream blocks are mono [time], got shape {tuple(x.shape)}")
+        check_finite(x, f"block at stream sample {self.received}")
         self.received += len(x)
         self.template = block
         return like(self._run(x, last=False), block)

@@ -29,6 +29,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except CheckpointError as e:
         print(f"mal-pack-model: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # an input that cannot be read (pack_model names the --out path itself)
+        print(f"mal-pack-model: error: {e}", file=sys.stderr)
+        return 1
     print(f"mal-pack-model: wrote {out}", file=sys.stderr)
     return 0
 

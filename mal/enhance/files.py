@@ -4,6 +4,11 @@ A folder or glob is mirrored under the output folder (``in/a/b.wav`` -> ``out/a/
 output keeps the input's format when it is one mal writes (wav, flac, ogg), else it is a wav.
 Multichannel input needs a choice: ``downmix`` (the channels' mean, enhanced once, mono out)
 or ``each`` (every channel enhanced on its own, as many channels out).
+
+A folder or glob is enhanced file by file: a file that cannot be read or enhanced is logged and
+the others go on (:class:`BatchError` at the end lists the failures); an output that cannot be
+written (full or read-only disk) stops the batch. Temporary files that a killed mal write left
+(``.NAME.*.tmp.wav``) are never taken as input, and are removed when NAME is written again.
 """
 from __future__ import annotations
 
@@ -16,8 +21,9 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from mal.enhance.chunked import EnhanceError
-from mal.enhance.inference import SignalEnhancer
-from mal.io.audio import AUDIO_FORMATS, AudioError, audio_format, read_audio, write_audio
+from mal.enhance.inference import OutputError, SignalEnhancer, fit_output, output_norm_rms, write_output
+from mal.io.atomic import is_temporary, remove_temporaries
+from mal.io.audio import AUDIO_FORMATS, AudioError, audio_format, read_audio
 from mal.io.paths import is_same_file
 from mal.progress import progress
 
@@ -28,6 +34,10 @@ CHANNEL_MODES = ("downmix", "each")
 #: Extensions picked up in a folder (what libsndfile decodes).
 INPUT_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64", ".rf64")
 GLOB_CHARS = set("*?[")
+
+
+class BatchError(EnhanceError):
+    """Some files of a folder or glob failed (each logged); the others were written."""
 
 
 def is_glob(pattern: str) -> bool:
@@ -54,7 +64,9 @@ def plan_outputs(source: PathLike, out: PathLike) -> List[Tuple[Path, Path]]:
     """``(input, output)`` pairs for a file, a folder (recursive) or a glob (``**`` recurses).
 
     A single file goes to ``out`` (or into it, when ``out`` is a folder). Two inputs that would
-    write one output (``a.mp3`` and ``a.wav``), or a folder or glob without audio, are errors.
+    write one output (``a.mp3`` and ``a.wav``), a folder or glob without audio, and an output
+    folder that is (or holds) the input folder are errors. Files under ``out`` (an output folder
+    inside the input one) and mal's own temporary files are skipped.
     """
     text = str(source)
     path = Path(text)
@@ -64,15 +76,24 @@ def plan_outputs(source: PathLike, out: PathLike) -> List[Tuple[Path, Path]]:
         return [(path, target / output_name(Path(path.name)) if into_folder else target)]
     out_root = Path(out).resolve()
     if path.is_dir():
-        inputs = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_EXTENSIONS
-                        and not p.resolve().is_relative_to(out_root))  # an output folder inside the input one
+        if path.resolve().is_relative_to(out_root):
+            how = "is" if path.resolve() == out_root else "holds"
+            raise EnhanceError(f"{out}: the output folder {how} the input folder {path}; outputs would mix with "
+                               "(and be read back as) inputs: choose an output folder outside it")
+        found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_EXTENSIONS]
         base, what = path, f"folder {path} (audio extensions: {' '.join(INPUT_EXTENSIONS)})"
     elif is_glob(text):
-        inputs = sorted(Path(p) for p in glob.glob(text, recursive=True)
-                        if Path(p).is_file() and not Path(p).resolve().is_relative_to(out_root))
+        found = [Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file()]
         base, what = glob_base(text), f"pattern '{text}'"
     else:
         raise EnhanceError(f"{text}: no such file or folder")
+    leftovers = [p for p in found if is_temporary(p)]
+    if leftovers:
+        log.warning("skipping %d temporary file(s) that an interrupted mal write left, e.g. %s", len(leftovers), leftovers[0])
+    inside = [p for p in found if p.resolve().is_relative_to(out_root)]  # an output folder inside the input one
+    inputs = sorted(set(found) - set(leftovers) - set(inside))
+    if not inputs and inside:
+        raise EnhanceError(f"{out}: every file that matches {what} is inside the output folder; choose an output folder outside it")
     if not inputs:
         raise EnhanceError(f"no audio files match {what}")
     pairs: List[Tuple[Path, Path]] = []
@@ -97,8 +118,12 @@ def enhance_channels(enhancer: SignalEnhancer, wav: np.ndarray, rate: int, chann
     return np.stack([enhancer.enhance(np.ascontiguousarray(wav[:, c]), rate) for c in range(wav.shape[1])], axis=1)
 
 
-def enhance_path(enhancer: SignalEnhancer, in_path: PathLike, out_path: PathLike, channels: Optional[str] = None) -> None:
-    """Enhance one audio file into ``out_path`` (format from its extension, input's rate)."""
+def enhance_path(enhancer: SignalEnhancer, in_path: PathLike, out_path: PathLike, channels: Optional[str] = None,
+                 keep_level: bool = False) -> None:
+    """Enhance one audio file into ``out_path`` (format from its extension, input's rate).
+
+    Unreadable input or a failing model: EnhanceError (AudioError) naming ``in_path``; an output
+    that cannot be written: OutputError naming ``out_path``."""
     if is_same_file(in_path, out_path):
         raise EnhanceError(f"{out_path}: the output is the input file {in_path}; choose another output path")
     audio_format(out_path)  # an unknown extension fails before any work
@@ -107,19 +132,46 @@ def enhance_path(enhancer: SignalEnhancer, in_path: PathLike, out_path: PathLike
         out = enhance_channels(enhancer, wav, rate, channels, str(in_path))
     except RuntimeError as e:  # the model itself failed
         raise EnhanceError(f"{in_path}: {e}") from None
+    except EnhanceError as e:
+        raise EnhanceError(str(e) if str(in_path) in str(e) else f"{in_path}: {e}") from None
     if not np.all(np.isfinite(out)):
         raise EnhanceError(f"{in_path}: the model produced NaN or inf samples")
-    write_audio(out_path, out, rate)
+    remove_temporaries(out_path)  # left by a killed run
+    write_output(out_path, fit_output(out, str(in_path), output_norm_rms(enhancer), keep_level), rate)
 
 
-def enhance_paths(enhancer: SignalEnhancer, source: PathLike, out: PathLike, channels: Optional[str] = None) -> List[Path]:
-    """Enhance a file, a folder or a glob (see :func:`plan_outputs`); returns the outputs written."""
+def enhance_paths(enhancer: SignalEnhancer, source: PathLike, out: PathLike, channels: Optional[str] = None,
+                  no_clobber: bool = False, keep_level: bool = False) -> List[Path]:
+    """Enhance a file, a folder or a glob (see :func:`plan_outputs`); returns the outputs written.
+
+    An existing output is replaced (and logged), or kept with ``no_clobber``. With several inputs
+    a file that fails is logged and skipped, and :class:`BatchError` ends the run."""
     pairs = plan_outputs(source, out)
+    written: List[Path] = []
+    failed: List[Path] = []
+    kept = 0
     for in_path, out_path in progress(pairs, desc="enhance", unit="files", logger=log):
+        if out_path.exists() and not is_same_file(in_path, out_path):
+            if no_clobber:
+                log.info("%s exists: kept (--no-clobber)", out_path)
+                kept += 1
+                continue
+            log.info("%s exists: replacing it (--no-clobber keeps existing outputs)", out_path)
         try:
-            enhance_path(enhancer, in_path, out_path, channels)
-        except AudioError as e:
-            raise EnhanceError(str(e)) from None
+            enhance_path(enhancer, in_path, out_path, channels, keep_level)
+        except OutputError as e:
+            done = f" ({len(written)} written before it)" if written else ""
+            raise OutputError(f"{e}{done}") from None
+        except (AudioError, EnhanceError) as e:
+            if len(pairs) == 1:
+                raise EnhanceError(str(e)) from None
+            log.error("skipped: %s", e)
+            failed.append(in_path)
+            continue
+        written.append(out_path)
     if len(pairs) > 1:
-        log.info("enhanced %d files from %s into %s", len(pairs), source, out)
-    return [o for _, o in pairs]
+        log.info("enhanced %d files from %s into %s (%d failed, %d existing kept)", len(written), source, out, len(failed), kept)
+    if failed:
+        names = ", ".join(str(p) for p in failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+        raise BatchError(f"{len(failed)} of {len(pairs)} files failed (logged above): {names}; the other {len(pairs) - len(failed)} are in {out}")
+    return written

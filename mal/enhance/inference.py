@@ -8,6 +8,7 @@ reused with ``skip_existing``).
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
 import time
@@ -16,11 +17,13 @@ from pathlib import Path
 from typing import Dict, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
+import soundfile as sf
 import torch
 
 from mal.enhance.chunked import DEFAULT_NORM_RMS, EnhanceError, enhance_chunked
 from mal.enhance.streaming import DEFAULT_BLOCK_SECONDS, check_streamable, enhance_streaming
-from mal.io.audio import AudioError, audio_format, audio_info, read_audio, resample, write_audio, write_wav
+from mal.io.atomic import atomic_path, remove_temporaries
+from mal.io.audio import AudioError, audio_format, audio_info, read_audio, resample
 from mal.io.paths import is_same_file
 from mal.io.scp import read_scp, write_scp
 from mal.models.abs_model import AbsSEModel
@@ -40,6 +43,84 @@ class EnhanceOptions:
     streaming: bool = False
     block_seconds: float = DEFAULT_BLOCK_SECONDS
     norm_rms: Optional[float] = DEFAULT_NORM_RMS
+
+
+#: Sample rates accepted (Hz). Below 1 kHz a few samples resample to a long signal at the model's
+#: rate (1 Hz: 16000 model samples per input sample); above 384 kHz no audio interface records.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
+
+
+def check_sample_rate(rate: object, what: str = "sample rate") -> int:
+    """``rate`` as an int; EnhanceError unless it is a whole number of Hz in [1 kHz, 384 kHz]."""
+    try:
+        value = float(rate)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise EnhanceError(f"{what} must be a number of Hz, got {rate!r}") from None
+    if isinstance(rate, bool) or not value.is_integer():
+        raise EnhanceError(f"{what} must be a whole number of Hz, got {rate!r}")
+    if not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
+        raise EnhanceError(f"{what} {rate!r} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz")
+    return int(value)
+
+
+def check_finite(wav: np.ndarray, what: str = "input") -> None:
+    """EnhanceError naming the first NaN or inf sample of ``wav`` (one would make all the output NaN)."""
+    finite = np.isfinite(wav)
+    if not finite.all():
+        index = np.unravel_index(int(np.flatnonzero(~finite.reshape(-1))[0]), wav.shape)
+        where = f"sample {index[-1]}" if wav.ndim == 1 else f"row {index[0]}, sample {index[-1]}"
+        raise EnhanceError(f"{what}: {where} is {wav[index]} (NaN or inf samples would make the whole output NaN)")
+
+
+class OutputError(EnhanceError):
+    """An output that cannot be written (a full or read-only disk, an I/O error): stops a batch."""
+
+
+def write_output(path: PathLike, wav: np.ndarray, rate: int) -> None:
+    """Write audio atomically in the format the extension of ``path`` names, clipped to [-1, 1].
+
+    A full or read-only disk or an I/O error is an OutputError with the system's reason (where
+    libsndfile only says "System error", the encoded bytes are written through Python to get it)."""
+    container, subtype = audio_format(path)
+    wav = np.asarray(wav, dtype=np.float32)
+    if not np.all(np.isfinite(wav)):
+        raise AudioError(f"{path}: refusing to write audio with NaN or inf samples")
+    wav = np.clip(wav, -1.0, 1.0)
+    try:
+        with atomic_path(path) as tmp:
+            try:
+                sf.write(str(tmp), wav, rate, format=container, subtype=subtype)
+            except RuntimeError:
+                encoded = io.BytesIO()
+                sf.write(encoded, wav, rate, format=container, subtype=subtype)
+                with open(tmp, "wb") as f:
+                    f.write(encoded.getbuffer())
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
+
+
+def fit_output(wav: np.ndarray, where: str, norm_rms: Optional[float] = DEFAULT_NORM_RMS, keep_level: bool = False) -> np.ndarray:
+    """Output that would clip when written (peak above 1: float input above 1.0) is scaled, with a
+    warning, to ``norm_rms`` (the level the model ran at; peak 1 when 0 or None) and never above
+    peak 1; ``keep_level`` keeps it as it is (clipped when written)."""
+    peak = float(np.max(np.abs(wav))) if wav.size else 0.0
+    if peak <= 1.0:
+        return wav
+    clipped = float(np.mean(np.abs(wav) > 1.0)) * 100
+    if keep_level:
+        log.warning("%s: the output peaks at %.4g: %.1f%% of its samples are clipped to [-1, 1] (--keep-level)", where, peak, clipped)
+        return wav
+    rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64))))
+    gain = min(norm_rms / rms if norm_rms else 1.0, 1.0 / peak)
+    log.warning("%s: the output peaks at %.4g (float input above 1.0): %.1f%% of it would clip; scaled by %.3g to RMS %.3g "
+                "(--keep-level keeps the input's level, clipped)", where, peak, clipped, gain, rms * gain)
+    return (wav * gain).astype(np.float32)
+
+
+def output_norm_rms(enhancer: object) -> Optional[float]:
+    """The level an Enhancer runs its model at (its ``norm_rms``); the default one for peers."""
+    options = getattr(enhancer, "options", None)
+    return options.norm_rms if isinstance(options, EnhanceOptions) else DEFAULT_NORM_RMS
 
 
 def pick_device(name: str = "cpu") -> torch.device:
@@ -96,6 +177,8 @@ class Enhancer:
         if not isinstance(wav, np.ndarray) or wav.ndim != 1:
             raise TypeError(f"Enhancer.enhance takes a 1-D numpy array, got {type(wav).__name__} {tuple(getattr(wav, 'shape', ()))}; "
                             "mal.load(...).enhance(x, rate) takes numpy or torch, [time] or [batch, time]")
+        sample_rate = check_sample_rate(sample_rate)
+        check_finite(wav)
         x = resample(wav, sample_rate, self.sample_rate)
         opts = self.options
         if opts.streaming:
@@ -165,6 +248,7 @@ def enhance_scp(
     out_dir: PathLike,
     key_file: Optional[PathLike] = None,
     skip_existing: bool = False,
+    keep_level: bool = False,
 ) -> Dict[str, str]:
     """Enhance every (or every key-file) entry of ``wav_scp`` into ``out_dir/wav/<key>.wav``.
 
@@ -173,7 +257,8 @@ def enhance_scp(
     Writes ``out_dir/wav.scp`` (absolute paths, sorted) once all keys are done and returns it
     as a dict; a wav.scp left by an earlier run is removed first, so ``out_dir/wav.scp`` exists
     only after a run that finished. Bad input stops with an error naming the wav.scp line and
-    the key; finished wavs are kept, and ``skip_existing`` reuses those that are intact.
+    the key; finished wavs are kept, and ``skip_existing`` reuses those that are intact. Output
+    that would clip is scaled down with a warning unless ``keep_level`` (see :func:`fit_output`).
     """
     table = read_scp(wav_scp)
     keys = select_keys(table, key_file, wav_scp)
@@ -197,7 +282,8 @@ def enhance_scp(
             wav, rate = enhance_entry(enhancer, table[key], key)
         except (AudioError, EnhanceError) as e:
             raise type(e)(f"{wav_scp}:{lines[key]}: {e}") from None
-        write_wav(path, wav, rate)
+        remove_temporaries(path)  # left by a killed run
+        write_output(path, fit_output(wav, f"{wav_scp}:{lines[key]}: utterance '{key}'", output_norm_rms(enhancer), keep_level), rate)
         written[key] = str(path)
         audio_seconds += len(wav) / rate
     write_scp(Path(out_dir) / "wav.scp", written)
@@ -214,4 +300,4 @@ def enhance_file(enhancer: SignalEnhancer, in_path: PathLike, out_path: PathLike
         raise EnhanceError(f"{out_path}: the output is the input file {in_path}; choose another output path")
     audio_format(out_path)  # an unknown extension fails before any work
     wav, rate = enhance_entry(enhancer, str(in_path), Path(in_path).name)
-    write_audio(out_path, wav, rate)
+    write_output(out_path, fit_output(wav, str(in_path), output_norm_rms(enhancer)), rate)

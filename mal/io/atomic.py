@@ -6,17 +6,45 @@ import fcntl
 import json
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator, Union
+from typing import IO, Any, Iterator, List, Union
 
 PathLike = Union[str, os.PathLike]
 logger = logging.getLogger(__name__)
 
 
+#: The temporary files of :func:`atomic_path`: ``.NAME.<8 random chars>.tmp<NAME's suffix>``.
+TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>\.[^./]*)?")
+
+
+def is_temporary(path: PathLike) -> bool:
+    """True for a temporary file of :func:`atomic_path` (left behind when its writer was killed)."""
+    match = TEMPORARY.fullmatch(Path(path).name)
+    return bool(match) and Path(match["name"]).suffix == (match["suffix"] or "")
+
+
+def remove_temporaries(path: PathLike) -> List[Path]:
+    """Delete the temporary files that killed writers of ``path`` left next to it; return them."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    found = [p for p in path.parent.glob(f".{glob_escape(path.name)}.*.tmp{glob_escape(path.suffix)}")
+             if is_temporary(p) and TEMPORARY.fullmatch(p.name)["name"] == path.name]  # type: ignore[index]
+    for stale in found:
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+    return found
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?[])", r"[\1]", text)
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it over ``path`` on success."""
+    """Yield a temporary path next to ``path`` (see :data:`TEMPORARY`); rename it over ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)

@@ -79,14 +79,22 @@ def pack_model(model: PathLike, config: PathLike, out: PathLike, results: Option
         if is_same_file(path, out):
             raise PackError(f"--out {out}: is the {name} to pack ({path}); choose another archive name")
     manifest = "".join(f"{_sha256_file(path)}  {name}\n" for name, path in members.items()).encode()
-    with atomic_path(out) as tmp:
-        with tarfile.open(tmp, "w:gz") as tar:
-            for name, path in members.items():
-                tar.add(str(path), arcname=name, recursive=False)
-            info = tarfile.TarInfo(MANIFEST)
-            info.size, info.mode = len(manifest), 0o644
-            tar.addfile(info, io.BytesIO(manifest))
+    try:
+        with atomic_path(out) as tmp:
+            with tarfile.open(tmp, "w:gz") as tar:
+                for name, path in members.items():
+                    tar.add(str(path), arcname=name, recursive=False)
+                info = tarfile.TarInfo(MANIFEST)
+                info.size, info.mode = len(manifest), 0o644
+                tar.addfile(info, io.BytesIO(manifest))
+    except OSError as e:  # a read-only or full disk, an I/O error: nothing is left behind
+        raise PackError(f"--out {out}: cannot write the archive: {os_reason(e)}") from None
     return Path(out)
+
+
+def os_reason(error: OSError) -> str:
+    """An OSError's reason without the temporary file it names ("No space left on device")."""
+    return error.strerror or first_line(error)
 
 
 def _check_config_fits(content: object, record: Dict[str, object], config: Path, model: Path) -> None:

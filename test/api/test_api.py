@@ -79,3 +79,63 @@ def test_no_argument_means_the_shipped_default(monkeypatch):
 def test_the_low_level_enhancer_names_the_api_for_tensors(paths):
     with pytest.raises(TypeError, match=r"mal.load\(...\).enhance\(x, rate\) takes numpy or torch"):
         Enhancer.from_checkpoint(paths[0]).enhance(torch.zeros(1600), 16000)
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_a_nan_or_inf_sample_is_refused_naming_it(paths, as_tensor):
+    model = mal.load(paths[0], device="cpu")
+    x = signal(1600)
+    x[123] = np.nan
+    batch = np.stack([signal(1600, 1), signal(1600, 2)])
+    batch[1, 7] = -np.inf
+    wrap = torch.from_numpy if as_tensor else (lambda a: a)
+    with pytest.raises(ValueError, match=r"input: sample 123 is nan \(NaN or inf samples would make the whole output NaN\)"):
+        model.enhance(wrap(x), 16000)
+    with pytest.raises(ValueError, match=r"input: row 1, sample 7 is -inf"):
+        model.enhance(wrap(batch), 16000)
+
+
+def test_a_stream_refuses_a_nan_block_naming_the_sample_and_goes_on(paths):
+    model = mal.load(paths[1], device="cpu", norm_rms=None)
+    stream = model.stream()
+    first = stream.feed(signal(400))
+    bad = signal(400, 1)
+    bad[5] = np.inf
+    with pytest.raises(ValueError, match=r"block at stream sample 400: sample 5 is inf"):
+        stream.feed(bad)
+    rest = [stream.feed(signal(400, 2)), stream.flush()]
+    out = np.concatenate([first] + rest)
+    assert out.shape == (800,) and np.all(np.isfinite(out))  # the refused block left no trace
+
+
+@pytest.mark.parametrize("rate, why", [
+    (1, r"sample rate 1 Hz is outside 1000\.\.384000 Hz"),
+    (999, r"sample rate 999 Hz is outside"),
+    (400_000, r"sample rate 400000 Hz is outside"),
+    (16000.5, r"sample rate must be a whole number of Hz, got 16000\.5"),
+    ("16k", r"sample rate must be a number of Hz, got '16k'"),
+])
+def test_sample_rates_outside_1k_to_384k_are_refused(paths, rate, why):
+    model = mal.load(paths[0], device="cpu")
+    with pytest.raises(ValueError, match=why):
+        model.enhance(signal(10), rate)  # 10 samples at 1 Hz: 160000 at the model's rate, not refused before
+
+
+def test_edge_rates_and_whole_float_rates_are_accepted(paths):
+    model = mal.load(paths[0], device="cpu")
+    assert model.enhance(signal(100), 1000).shape == (100,)
+    np.testing.assert_array_equal(model.enhance(signal(800), 16000.0), model.enhance(signal(800), 16000))
+
+
+@pytest.mark.parametrize("rate", [0, -16000, 500])
+def test_stream_refuses_a_non_positive_or_tiny_rate(paths, rate):
+    model = mal.load(paths[1], device="cpu")
+    with pytest.raises(ValueError, match=rf"stream sample rate {rate} Hz is outside 1000\.\.384000 Hz"):
+        model.stream(rate)
+    assert model.stream().rate == model.sample_rate  # None: the model's rate
+
+
+@pytest.mark.parametrize("gain", [0.0, -1.0, float("nan")])
+def test_stream_refuses_a_gain_that_is_not_positive(paths, gain):
+    with pytest.raises(ValueError, match="stream gain must be a positive number"):
+        mal.load(paths[1], device="cpu").stream(gain=gain)

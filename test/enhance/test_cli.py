@@ -1,8 +1,12 @@
 """mal-enhance end to end: data-dir mode, key-file subset, one-file mode, skip/resume, bad input."""
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,7 @@ import soundfile as sf
 import torch
 
 from helpers.audio import add_noise, harmonic
+from helpers.disks import full_disk
 from mal.bin.enhance import main
 from mal.io import read_scp, write_wav
 from mal.models import MODEL_REGISTRY, build_model
@@ -220,3 +225,62 @@ def test_bad_device_is_a_clear_error(setup, tmp_path, capsys):
         assert main(args + ["--device", "cuda"]) == 1
         assert "CUDA is not available" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists()
+
+
+# --- issue #28 ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option, value, why", [
+    ("--block-seconds", "0", "must be > 0, got 0"),
+    ("--block-seconds", "-1", "must be > 0, got -1"),
+    ("--norm-rms", "-1", "must be >= 0, got -1"),
+    ("--norm-rms", "nan", "must be >= 0, got nan"),
+    ("--overlap-seconds", "-0.5", "must be >= 0, got -0.5"),
+    ("--num-threads", "0", "must be >= 1, got 0"),
+    ("--block-seconds", "x", "expected a number, got 'x'"),
+])
+def test_out_of_range_options_are_refused_in_one_line(setup, tmp_path, capsys, option, value, why):
+    root, model = setup
+    with pytest.raises(SystemExit) as exit_:
+        main(["--model", str(model), option, value, str(root / "in" / "u1.wav"), str(tmp_path / "o.wav")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"mal-enhance: error: argument {option}: {why} (see --help)"]
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_ctrl_c_is_one_line_and_exit_130_with_finished_outputs_whole(setup, tmp_path):
+    root, model = setup
+    scp = tmp_path / "wav.scp"  # u2 waits on a pipe: the run is surely inside it when Ctrl-C comes
+    scp.write_text(f"u1 {root / 'in' / 'u1.wav'}\nu2 sleep 60; cat {root / 'in' / 'u2.wav'} |\n")
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "mal.bin.enhance", "--model", str(model), "--wav-scp", str(scp), "--out-dir", str(out)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True,  # a Ctrl-C at a
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # terminal: the group
+    try:
+        deadline = time.time() + 120
+        while not (out / "wav" / "u1.wav").exists():
+            assert proc.poll() is None and time.time() < deadline, "u1.wav not written"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines()[-1] == ("mal-enhance: interrupted; the outputs written so far are complete "
+                                            "(re-run with --skip-existing to go on)")
+    assert sorted(p.name for p in (out / "wav").iterdir()) == ["u1.wav"] and read(out / "wav" / "u1.wav")[0].size > 0
+
+
+def test_scp_mode_on_a_full_disk_is_one_line(setup, tmp_path, capsys):
+    root, model = setup
+    with full_disk(tmp_path / "disk") as disk:
+        assert main(["--model", str(model), "--wav-scp", str(root / "wav.scp"), "--out-dir", str(disk / "o")]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert not list((disk / "o" / "wav").glob(".*"))  # no temporary left
+    assert err[-1].startswith("mal-enhance: error: ") and err[-1].endswith("u1.wav: cannot write: No space left on device"), err
+    assert "Traceback" not in "\n".join(err)

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 
 import pytest
 import torch
 import yaml
+
+from helpers.disks import full_disk, read_only_dir
 
 from mal.bin.average_checkpoints import main as average_main
 from mal.bin.pack_model import main as pack_main
@@ -116,3 +119,17 @@ def test_pack_refuses_bad_inputs(tmp_path, capsys):
     assert pack_main(["--model", str(tmp_path / "m.pth"), "--config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "m.tar.gz")]) == 1
     assert "nope.yaml: config file not found" in capsys.readouterr().err
     assert not (tmp_path / "m.tar.gz").exists()
+
+
+@pytest.mark.parametrize("fault, reason", [(full_disk, "No space left on device"), (read_only_dir, "Read-only file system|Permission denied")])
+def test_pack_to_a_full_or_read_only_disk_is_one_line_naming_the_path(tmp_path, capsys, fault, reason):
+    write_model(tmp_path / "model.pth", 7)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"model": {"name": "tiny", "conf": CONF}}))
+    with fault(tmp_path / "disk") as disk:
+        before = sorted(p.name for p in disk.iterdir())
+        out = disk / "sub" / "model.tar.gz" if fault is read_only_dir else disk / "model.tar.gz"
+        assert pack_main(["--model", str(tmp_path / "model.pth"), "--config", str(tmp_path / "config.yaml"), "--out", str(out)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert sorted(p.name for p in disk.iterdir()) == before  # no temporary or partial archive left
+    assert len(err) == 1, err
+    assert re.fullmatch(rf"mal-pack-model: error: --out {re.escape(str(out))}: cannot write the archive: ({reason})", err[0])
