@@ -3,12 +3,13 @@
 # extracts clips from: game sound effects, ambiences and music (about 2.4 GB of downloads, 0ad-data
 # alone 1.4 GB). Check-then-install: a package already present is not fetched again.
 # The evaluation-only packages (ufoai-sound, btanks-data, searchandrescue-data) are NOT listed:
-# they feed test_ambient and must never reach training.
+# they feed test_ambient and must never reach training. wavpack decodes teeworlds' .wv files.
 set -euo pipefail
 pkgs=(0ad-data megaglest-data openclonk-data widelands-data scorched3d-data boswars-data
       endless-sky-data lugaru-data lmms-common minetest-data teeworlds-data bucklespring-data
       supertuxkart-data)
 need=()
+command -v wvunpack >/dev/null || need+=(wavpack)  # teeworlds ships WavPack (.wv) files
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done

@@ -1,0 +1,170 @@
+"""The large recorded noise pool: kinds, checks, clip-disjoint splits, caching, evaluation packages refused."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import butter, sosfilt
+
+from mal.io import read_scp
+
+RECIPE = Path(__file__).resolve().parents[2] / "egs" / "mini_offline"
+sys.path.insert(0, str(RECIPE / "local"))
+
+import noise_pool  # noqa: E402
+from noise_pool import Checks, Source  # noqa: E402
+
+KEPT = {  # relative path -> expected kind
+    "sounds/rain_heavy01.wav": "rain-heavy",
+    "sounds/Wind.ogg": "wind",
+    "forest/sounds/day.wav": "forest-day",
+    "sounds/animals/CowMoo2.flac": "cow-moo",
+    "music/track1.ogg": "music-fakepkg",
+}
+DROPPED = {  # relative path -> reason
+    "sounds/silence.wav": "silent",
+    "sounds/clipped_engine.wav": "clipped",
+    "sounds/phone_line.wav": "narrowband",  # 8 kHz file
+    "sounds/muffled_hum.wav": "narrowband",  # 16 kHz file, low-passed at 1.5 kHz
+    "sounds/click.wav": "short",
+}
+SPEECH = ("voices/hello.wav", "sounds/unit_acknowledge.wav")
+
+
+def noise(seconds: float, rate: int, seed: int, level: float = 0.1) -> np.ndarray:
+    return (level * np.random.default_rng(seed).standard_normal(int(seconds * rate))).astype(np.float32)
+
+
+def write_package(root: Path) -> Path:
+    """A fake game package: kept clips, clips every check drops, voice lines and a zip archive."""
+    rates = {".wav": 44100, ".ogg": 22050, ".flac": 48000}
+    for i, rel in enumerate(KEPT):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, noise(1.0 + i, rates[path.suffix], i), rates[path.suffix])
+    for rel in (*DROPPED, *SPEECH):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(root / "sounds/silence.wav", np.zeros(16000, np.float32), 16000)
+    sf.write(root / "sounds/clipped_engine.wav", np.clip(noise(1.0, 44100, 10, level=1.0), -0.8, 0.8), 44100)
+    sf.write(root / "sounds/phone_line.wav", noise(1.0, 8000, 11), 8000)
+    sos = butter(8, 1500, fs=16000, output="sos")
+    sf.write(root / "sounds/muffled_hum.wav", sosfilt(sos, noise(1.0, 16000, 12)).astype(np.float32), 16000)
+    sf.write(root / "sounds/click.wav", noise(0.1, 16000, 13), 16000)
+    for j, rel in enumerate(SPEECH):
+        sf.write(root / rel, noise(1.0, 16000, 20 + j), 16000)
+    with zipfile.ZipFile(root / "extra.zip", "w") as archive:
+        for k in range(3):
+            path = root / f"tmp{k}.wav"
+            sf.write(path, noise(0.8, 16000, 30 + k), 16000)
+            archive.write(path, f"audio/ambient/water/stream{k}.wav")
+            path.unlink()
+    return root
+
+
+@pytest.fixture
+def package(tmp_path) -> Source:
+    root = write_package(tmp_path / "pkg")
+    return Source("fakepkg", (str(root), str(root / "extra.zip")))
+
+
+def test_kinds_come_from_file_and_folder_names_and_every_check_drops_its_clips(tmp_path, package):
+    result = noise_pool.build([package], tmp_path / "cache", tmp_path / "out", valid=0.0, test=0.0, log=lambda _: None)
+    rows = noise_pool.read_manifest(tmp_path / "cache" / "fakepkg" / noise_pool.MANIFEST)
+    by_member = {Path(r.member.split("!")[-1]).as_posix(): r for r in rows}
+    for rel, kind in KEPT.items():
+        row = next(r for m, r in by_member.items() if m.endswith(rel))
+        assert (row.kind, row.reason) == (kind, ""), row
+    for rel, reason in DROPPED.items():
+        assert next(r for m, r in by_member.items() if m.endswith(rel)).reason == reason, rel
+    assert not any(m.endswith(SPEECH) for m in by_member), "voice lines are never read"
+    water = [r for m, r in by_member.items() if "stream" in m]
+    assert [r.kind for r in water] == ["stream"] * 3 and all(not r.reason for r in water), "zip members read"
+    train = tmp_path / "out" / "pool_train"
+    wavs, kinds = read_scp(train / "wav.scp"), read_scp(train / "utt2category")
+    assert len(wavs) == len(KEPT) + 3 == len(kinds)
+    assert set(read_scp(train / "utt2source").values()) == {"fakepkg"}
+    for key, entry in wavs.items():
+        info = sf.info(entry)
+        assert (info.samplerate, info.subtype, info.channels) == (16000, "PCM_16", 1)
+        assert float(read_scp(train / "utt2dur")[key]) == pytest.approx(info.duration, abs=1e-3)
+        assert str(tmp_path / "cache") in entry, "the clips stay in the cache, outside the data dirs"
+    assert sorted(result.sets["pool_train"][i].kind for i in range(len(wavs))) == sorted(kinds.values())
+
+
+def test_splits_never_share_a_clip_and_follow_the_seed(tmp_path):
+    root = tmp_path / "many"
+    for i in range(60):
+        path = root / f"kind{i % 4}" / f"{'abcd'[i % 4]}sound_{i}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, noise(0.5, 16000, i), 16000)
+    source = Source("many", (str(root),))
+    ids = {}
+    for seed in (0, 1):
+        out = tmp_path / f"out{seed}"
+        noise_pool.build([source], tmp_path / "cache", out, seed=seed, valid=0.2, test=0.2, log=lambda _: None)
+        sets = {name: set(read_scp(out / name / "wav.scp")) for name in noise_pool.SETS}
+        assert not sets["pool_train"] & sets["pool_valid"] and not sets["pool_train"] & sets["pool_test"]
+        assert not sets["pool_valid"] & sets["pool_test"]
+        assert sum(len(s) for s in sets.values()) == 60
+        assert all(len(sets[name]) >= 5 for name in ("pool_valid", "pool_test"))
+        ids[seed] = sets
+    assert ids[0]["pool_valid"] != ids[1]["pool_valid"], "another seed, another split"
+    again = tmp_path / "again"
+    noise_pool.build([source], tmp_path / "cache", again, seed=0, valid=0.2, test=0.2, log=lambda _: None)
+    assert set(read_scp(again / "pool_valid" / "wav.scp")) == ids[0]["pool_valid"]
+
+
+def test_a_second_run_reads_no_package_and_rewrites_nothing(tmp_path, package):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    first = noise_pool.build([package], cache, out, log=lambda _: None)
+    assert first.extracted == ["fakepkg"]
+    files = sorted(p for p in [*cache.rglob("*"), *out.rglob("*")] if p.is_file())
+    stamps = {p: p.stat().st_mtime_ns for p in files}
+    Path(package.roots[1]).unlink()  # a package read again would now lose its zip members
+    second = noise_pool.build([package], cache, out, log=lambda _: None)
+    assert second.extracted == []
+    assert {p: p.stat().st_mtime_ns for p in files} == stamps
+    assert sorted(p for p in [*cache.rglob("*"), *out.rglob("*")] if p.is_file()) == files
+    third = noise_pool.build([package], cache, out, checks=Checks(min_seconds=0.05), log=lambda _: None)
+    assert third.extracted == ["fakepkg"], "other checks: the cached package is extracted again"
+
+
+def test_evaluation_packages_are_refused_by_name_and_by_the_files_they_own(tmp_path, package):
+    assert set(noise_pool.AMBIENT_TEST_PACKAGES) >= {"ufoai-sound", "btanks-data", "searchandrescue-data"}
+    assert not set(noise_pool.SOURCES) & set(noise_pool.AMBIENT_TEST_PACKAGES)
+    for name in noise_pool.AMBIENT_TEST_PACKAGES:
+        with pytest.raises(ValueError, match=f"'{name}' is evaluation-only"):
+            noise_pool.build([Source(name, package.roots)], tmp_path / "cache", tmp_path / "out", log=lambda _: None)
+    owned = {"ufoai-sound": [f"{package.roots[0]}/sounds/Wind.ogg"]}
+    with pytest.raises(ValueError, match="evaluation-only package 'ufoai-sound'"):
+        noise_pool.refuse_evaluation_sources([package], owned)
+    noise_pool.refuse_evaluation_sources([package], {"ufoai-sound": ["/usr/share/games/ufoai/base/0snd.pk3"]})
+    assert not (tmp_path / "cache").exists(), "nothing extracted before the refusal"
+    cli = subprocess.run([sys.executable, str(RECIPE / "local" / "make_noise_pool.py"), "--out", str(tmp_path / "o"),
+                          "--cache", str(tmp_path / "c"), "--packages", "lugaru-data,btanks-data"],
+                         capture_output=True, text=True)
+    assert cli.returncode == 2 and "'btanks-data' is evaluation-only" in cli.stderr
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.skipif(not noise_pool.package_files("ufoai-sound"), reason="ufoai-sound not installed")
+def test_a_root_inside_an_installed_evaluation_package_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="evaluation-only package 'ufoai-sound'"):
+        noise_pool.build([Source("renamed", ("/usr/share/games/ufoai",))], tmp_path / "c", tmp_path / "o", log=lambda _: None)
+
+
+@pytest.mark.skipif(not Path("/usr/share/games/openclonk/Sound.ocg").exists(), reason="openclonk-data not installed")
+def test_openclonk_c4groups_are_unpacked_into_named_decodable_files():
+    members = noise_pool.members(noise_pool.SOURCES["openclonk-data"])
+    names = []
+    for name, load in members:
+        names.append(name)
+        if len(names) <= 3:
+            wav, rate = noise_pool.decode(name, load())
+            assert wav.shape[0] > rate // 10 and rate >= 16000
+    assert len(names) > 300 and any(n.endswith("Animals.ocg/Bat.ocg/Chirp.wav") for n in names)
