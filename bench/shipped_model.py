@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from mal.enhance import Enhancer, enhance_scp
 from mal.io.atomic import atomic_open
 from mal.io.scp import read_scp
 from mal.models.shipped import DEFAULT_MODEL, PACKAGE_DIR, SHIPPED_MODELS, resolve_model
-from mal.score.metrics import score_tables
+from mal.score.metrics import needs_reference, score_tables
 
 INTRUSIVE = ("pesq_wb", "estoi", "sisdr")
 DNSMOS = "dnsmos_ovrl"
@@ -37,18 +37,34 @@ def card_scores_path(name: str) -> Path:
     return (PACKAGE_DIR / SHIPPED_MODELS[name].file).with_name(f"{name}.scores.json")
 
 
+def utterance_scores(
+    estimates: Dict[str, str], data: Path, keys: Sequence[str], metrics: Sequence[str], est_name: str
+) -> Tuple[Dict[str, Dict[str, float]], Dict[str, Dict[str, str]]]:
+    """Scores of ``keys`` (key -> metric -> value) against ``data/spk1.scp`` where the metrics need
+    it, and the failures (key -> metric -> reason): the shapes :func:`write_scores` takes."""
+    refs = read_scp(data / "spk1.scp") if needs_reference(metrics) else None
+    scores: Dict[str, Dict[str, float]] = {}
+    failures: Dict[str, Dict[str, str]] = {}
+    for key, values, failed in score_tables(estimates, metrics, refs, keys, est_name=est_name, ref_name=str(data / "spk1.scp")):
+        scores[key] = values
+        if failed:
+            failures[key] = failed
+    return scores, failures
+
+
 def score_set(model_name: str, data: Path, out: Path, dnsmos_utts: int) -> Dict[str, Dict[str, float]]:
     """Means (and counts) of each metric of the model on one data dir."""
     enhancer = Enhancer.from_checkpoint(resolve_model(model_name), device="cpu")
     estimates = enhance_scp(enhancer, data / "wav.scp", out, skip_existing=True)
     keys = sorted(estimates)
-    runs = [(INTRUSIVE, read_scp(data / "spk1.scp"), keys)]
+    runs = [(INTRUSIVE, keys)]
     if dnsmos_utts > 0:
-        runs.append(((DNSMOS,), None, keys[:dnsmos_utts]))
+        runs.append(((DNSMOS,), keys[:dnsmos_utts]))
     values: Dict[str, List[float]] = {}
-    for metrics, refs, subset in runs:
-        for _, scores, _ in score_tables(estimates, metrics, refs, subset, est_name=str(out / "wav.scp"), ref_name=str(data / "spk1.scp")):
-            for metric, value in scores.items():
+    for metrics, subset in runs:
+        scores, _ = utterance_scores(estimates, data, subset, metrics, str(out / "wav.scp"))
+        for key in subset:
+            for metric, value in scores.get(key, {}).items():
                 values.setdefault(metric, []).append(value)
     return {m: {"mean": float(np.mean(v)), "n": len(v)} for m, v in values.items()}
 
