@@ -5,20 +5,27 @@ input and its output must match PyTorch's within ``tolerance``; a file that does
 removed and the export fails. The ONNX metadata records what a runtime needs: ``form``,
 ``sample_rate``, for the offline form ``length`` (samples per call; 0: any valid length),
 ``valid_length`` and ``scale_floor`` (mal.export.graphs.offline_contract), and for the
-streaming form ``n_fft``, ``hop_length``, ``window`` and the state shapes.
+streaming form ``n_fft``, ``hop_length``, ``window`` and the state shapes. Every file (ONNX
+metadata_props; TorchScript's ``mal.json`` extra file) also records ``model_sha256`` and
+``mal_version`` (which model and which mal wrote it: :func:`provenance`) and ``norm_rms``, the
+file level mal-enhance scales a signal to before the network and back after (the graphs do
+not: mal.export.runtime does it, as mal-enhance).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import warnings
 from pathlib import Path
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
+import mal
+from mal.enhance.chunked import DEFAULT_NORM_RMS
 from mal.export.graphs import ExportError, offline_contract, offline_graph, streaming_graph
 from mal.models.abs_model import AbsSEModel
 
@@ -26,6 +33,27 @@ PathLike = Union[str, os.PathLike]
 FORMS = ("offline", "streaming")
 OPSET = 17
 TOLERANCE = 1e-4
+#: The one line a missing ``export`` extra gives (instead of a ModuleNotFoundError traceback).
+MISSING_EXTRA = "mal-export and its runtime need the 'export' extra (onnx, onnxruntime): pip install 'mal[export]'"
+
+
+def require_export_extra() -> None:
+    """ExportError (one line naming the extra) unless onnx and onnxruntime import."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        raise ExportError(f"{MISSING_EXTRA} ({e})") from None
+
+
+def provenance(model_path: PathLike) -> Dict[str, object]:
+    """What every exported file records of its origin: the model file's sha256, mal's version and
+    mal-enhance's default level normalisation (``norm_rms``)."""
+    digest = hashlib.sha256()
+    with open(model_path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"model_sha256": digest.hexdigest(), "mal_version": mal.__version__, "norm_rms": DEFAULT_NORM_RMS}
 
 
 def _export(module: torch.nn.Module, args: Tuple[torch.Tensor, ...], names: List[str], outputs: List[str],
@@ -66,8 +94,10 @@ def _with_metadata(data: bytes, meta: Dict[str, object]) -> bytes:
     return proto.SerializeToString()
 
 
-def export_offline_onnx(model: AbsSEModel, length: int, tolerance: float = TOLERANCE) -> Tuple[bytes, int]:
-    """ONNX bytes of the offline form, and the samples per call (0 when any length works)."""
+def export_offline_onnx(model: AbsSEModel, length: int, tolerance: float = TOLERANCE,
+                        extra: Optional[Dict[str, object]] = None) -> Tuple[bytes, int]:
+    """ONNX bytes of the offline form, and the samples per call (0 when any length works);
+    ``extra`` goes into its metadata too (e.g. :func:`provenance`)."""
     graph = offline_graph(model).eval()
     generator = torch.Generator().manual_seed(0)
     example = (0.05 * torch.randn(2, length, generator=generator),)
@@ -87,11 +117,11 @@ def export_offline_onnx(model: AbsSEModel, length: int, tolerance: float = TOLER
     error = _max_error(_session(data), graph, example)
     if error > tolerance:
         raise ExportError(f"{type(model).__name__}: ONNX output differs from PyTorch by {error:.3g} (> {tolerance})")
-    meta = {"form": "offline", "sample_rate": int(model.sample_rate), "length": fixed, **offline_contract(model)}
+    meta = {"form": "offline", "sample_rate": int(model.sample_rate), "length": fixed, **offline_contract(model), **(extra or {})}
     return _with_metadata(data, meta), fixed
 
 
-def export_streaming_onnx(model: AbsSEModel, tolerance: float = TOLERANCE) -> bytes:
+def export_streaming_onnx(model: AbsSEModel, tolerance: float = TOLERANCE, extra: Optional[Dict[str, object]] = None) -> bytes:
     """ONNX bytes of the streaming form (mal.export.graphs: TFMaskFrameStep, DemucsStreamSteps)."""
     step = streaming_graph(model).eval()
     inputs, outputs, dynamic = step.names()
@@ -100,7 +130,7 @@ def export_streaming_onnx(model: AbsSEModel, tolerance: float = TOLERANCE) -> by
     error = max(_max_error(session, step, step.example(count, seed=count)) for count in (1, 2))
     if error > tolerance:
         raise ExportError(f"{type(model).__name__}: streaming ONNX output differs from PyTorch by {error:.3g} (> {tolerance})")
-    return _with_metadata(data, streaming_metadata(model, step))
+    return _with_metadata(data, {**streaming_metadata(model, step), **(extra or {})})
 
 
 def streaming_metadata(model: AbsSEModel, step: torch.nn.Module) -> Dict[str, object]:
@@ -116,7 +146,8 @@ def _traced_error(traced, graph: torch.nn.Module, example: torch.Tensor) -> floa
         return float("inf")
 
 
-def export_torchscript(model: AbsSEModel, length: int, tolerance: float = TOLERANCE) -> Tuple[bytes, int]:
+def export_torchscript(model: AbsSEModel, length: int, tolerance: float = TOLERANCE,
+                       extra: Optional[Dict[str, object]] = None) -> Tuple[bytes, int]:
     """TorchScript (traced) of the offline form, and its samples per call (0: any length)."""
     graph = offline_graph(model).eval()
     generator = torch.Generator().manual_seed(1)
@@ -130,12 +161,13 @@ def export_torchscript(model: AbsSEModel, length: int, tolerance: float = TOLERA
     if error > tolerance:
         raise ExportError(f"{type(model).__name__}: TorchScript output differs from PyTorch by {error:.3g} (> {tolerance})")
     buffer = io.BytesIO()
-    meta = {"sample_rate": int(model.sample_rate), "length": fixed, **offline_contract(model)}
+    meta = {"form": "offline", "sample_rate": int(model.sample_rate), "length": fixed, **offline_contract(model), **(extra or {})}
     torch.jit.save(traced, buffer, _extra_files={"mal.json": json.dumps(meta)})
     return buffer.getvalue(), fixed
 
 
-def export_streaming_torchscript(model: AbsSEModel, tolerance: float = TOLERANCE) -> bytes:
+def export_streaming_torchscript(model: AbsSEModel, tolerance: float = TOLERANCE,
+                                 extra: Optional[Dict[str, object]] = None) -> bytes:
     """TorchScript (traced) of the streaming form, with the same inputs and outputs as the ONNX one."""
     step = streaming_graph(model).eval()
     with warnings.catch_warnings(), torch.no_grad():
@@ -148,7 +180,7 @@ def export_streaming_torchscript(model: AbsSEModel, tolerance: float = TOLERANCE
     if error > tolerance:
         raise ExportError(f"{type(model).__name__}: streaming TorchScript differs from PyTorch by {error:.3g} (> {tolerance})")
     buffer = io.BytesIO()
-    torch.jit.save(traced, buffer, _extra_files={"mal.json": json.dumps(streaming_metadata(model, step))})
+    torch.jit.save(traced, buffer, _extra_files={"mal.json": json.dumps({**streaming_metadata(model, step), **(extra or {})})})
     return buffer.getvalue()
 
 

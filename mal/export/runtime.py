@@ -1,16 +1,24 @@
 """Run exported files: the offline ONNX form on whole signals, the streaming form (ONNX or
 TorchScript) block by block: the PyTorch streamer's bookkeeping (framing, buffers, overlap-add)
-around the exported network steps."""
+around the exported network steps.
+
+Level normalisation, as mal-enhance: the graphs hold the network only, so the runners scale
+each signal to ``norm_rms`` RMS (default 0.05, the files' ``norm_rms`` metadata) before the
+graph and divide the output by the same gain (``norm_rms=None`` or 0: the raw graph, as
+``model(x)``). Another runtime must do the same to get mal-enhance's output.
+"""
 from __future__ import annotations
 
 import json
 import os
+import zipfile
 from types import SimpleNamespace
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 import torch
 
+from mal.enhance.chunked import DEFAULT_NORM_RMS, with_file_scale
 from mal.models.layers import conv_valid_length
 from mal.models.demucs import DemucsStreamer
 from mal.models.tfmask import TFMaskStreamer
@@ -20,6 +28,9 @@ PathLike = Union[str, os.PathLike]
 
 def open_session(path: Union[PathLike, bytes], num_threads: int = 1):
     """An onnxruntime CPU session on ``path`` (or the file's bytes) with ``num_threads`` intra-op threads."""
+    from mal.export.onnx_export import require_export_extra
+
+    require_export_extra()
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -35,15 +46,42 @@ def metadata(session) -> Dict[str, Any]:
     return {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
 
 
+def export_names(stem: str) -> List[str]:
+    """The files mal-export may write for ``stem``."""
+    return [f"{stem}.onnx", f"{stem}.ts.pt", f"{stem}.stream.onnx", f"{stem}.stream.ts.pt"]
+
+
+def export_info(path: PathLike) -> Dict[str, Any]:
+    """The mal metadata of an exported ``.onnx`` or TorchScript ``.pt`` file without running it
+    (``model_sha256``, ``mal_version``, ``form``, ...; {} for a file without any)."""
+    if str(path).endswith(".onnx"):
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+        return {p.key: json.loads(p.value) for p in proto.metadata_props}
+    with zipfile.ZipFile(path) as archive:  # torch.jit.save: <name>/extra/mal.json
+        member = next((n for n in archive.namelist() if n.endswith("/extra/mal.json")), None)
+        return json.loads(archive.read(member)) if member else {}
+
+
+def _scaled(run, x: np.ndarray, norm_rms: Optional[float]) -> np.ndarray:
+    """``run`` on each row of ``x`` [B, T] scaled to ``norm_rms`` RMS, the output scaled back."""
+    if not norm_rms:
+        return run(x)
+    return np.stack([with_file_scale(lambda row: run(row[None])[0], row, norm_rms) for row in x])
+
+
 class OnnxOffline:
-    """The offline form: ``run(noisy [B, T] or [T])`` -> enhanced, same shape, as ``model(noisy)``.
+    """The offline form: ``run(noisy [B, T] or [T])`` -> enhanced, same shape, as mal-enhance
+    (each row scaled to ``norm_rms`` RMS and back; ``norm_rms=None``: as ``model(noisy)``).
 
     Around the graph it does what the file's metadata asks: zero padding to a valid length (and
     cutting back), dividing by the input scale and multiplying back. A graph exported for a
     fixed ``length`` runs on consecutive pieces of that length, the last one zero-padded.
     """
 
-    def __init__(self, path: Union[PathLike, bytes], num_threads: int = 1):
+    def __init__(self, path: Union[PathLike, bytes], num_threads: int = 1, norm_rms: Optional[float] = DEFAULT_NORM_RMS):
+        self.norm_rms = norm_rms
         self.session = open_session(path, num_threads)
         meta = metadata(self.session)
         if meta.get("form") != "offline":
@@ -65,18 +103,19 @@ class OnnxOffline:
         target = conv_valid_length(length, *self.valid_length) if self.valid_length else length
         return self._call(np.pad(x / scale, ((0, 0), (0, target - length))))[:, :length] * scale
 
+    def _graph(self, x: np.ndarray) -> np.ndarray:
+        if not self.length:
+            return self._padded_call(x)
+        pieces = []
+        for start in range(0, x.shape[1], self.length):
+            piece = x[:, start : start + self.length]
+            pad = self.length - piece.shape[1]
+            pieces.append(self._call(np.pad(piece, ((0, 0), (0, pad))))[:, : self.length - pad])
+        return np.concatenate(pieces, axis=1) if pieces else np.zeros_like(x)
+
     def run(self, noisy: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(noisy, dtype=np.float32))
-        if not self.length:
-            out = self._padded_call(x)
-        else:
-            pieces = []
-            for start in range(0, x.shape[1], self.length):
-                piece = x[:, start : start + self.length]
-                pad = self.length - piece.shape[1]
-                pieces.append(self._call(np.pad(piece, ((0, 0), (0, pad))))[:, : self.length - pad])
-            out = np.concatenate(pieces, axis=1) if pieces else np.zeros_like(x)
-        return out.reshape(np.shape(noisy))
+        return _scaled(self._graph, x, self.norm_rms).reshape(np.shape(noisy))
 
 
 class OnnxSteps:
@@ -109,11 +148,16 @@ class TorchScriptSteps:
 Steps = Union[OnnxSteps, TorchScriptSteps]
 
 
-def run_stream(streamer: Any, wav: np.ndarray, block: int) -> np.ndarray:
-    """Feed ``wav`` [T] to a streamer in blocks of ``block`` samples, then flush: the whole output."""
-    x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
-    outs = [streamer.feed(x[i : i + block]) for i in range(0, len(x), block)] + [streamer.flush()]
-    return torch.cat(outs).numpy()
+def run_stream(streamer: Any, wav: np.ndarray, block: int, norm_rms: Optional[float] = DEFAULT_NORM_RMS) -> np.ndarray:
+    """Feed ``wav`` [T] to a streamer in blocks of ``block`` samples, then flush: the whole output.
+    The gain to ``norm_rms`` comes from the whole of ``wav``, as ``mal-enhance --streaming``."""
+
+    def stream(signal: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(signal, dtype=np.float32))
+        outs = [streamer.feed(x[i : i + block]) for i in range(0, len(x), block)] + [streamer.flush()]
+        return torch.cat(outs).numpy()
+
+    return with_file_scale(stream, np.asarray(wav, dtype=np.float32), norm_rms) if norm_rms else stream(wav)
 
 
 class ExportedTFMaskStreamer(TFMaskStreamer):
@@ -134,8 +178,9 @@ class ExportedTFMaskStreamer(TFMaskStreamer):
         out, *self.step_state = self.steps(feed, self.wanted)
         return torch.from_numpy(out)
 
-    def run(self, wav: np.ndarray, block: int) -> np.ndarray:
-        return run_stream(self, wav, block)
+    def run(self, wav: np.ndarray, block: int, norm_rms: Optional[float] = DEFAULT_NORM_RMS) -> np.ndarray:
+        """The whole of ``wav`` in blocks, scaled as mal-enhance (``norm_rms=None``: raw)."""
+        return run_stream(self, wav, block, norm_rms)
 
 
 class ExportedDemucsStreamer(DemucsStreamer):
@@ -177,8 +222,9 @@ class ExportedDemucsStreamer(DemucsStreamer):
         y = y + self.biases[index]
         return torch.relu(y) if self.relu[index] else y
 
-    def run(self, wav: np.ndarray, block: int) -> np.ndarray:
-        return run_stream(self, wav, block)
+    def run(self, wav: np.ndarray, block: int, norm_rms: Optional[float] = DEFAULT_NORM_RMS) -> np.ndarray:
+        """The whole of ``wav`` in blocks, scaled as mal-enhance (``norm_rms=None``: raw)."""
+        return run_stream(self, wav, block, norm_rms)
 
 
 def exported_streamer(path: Union[PathLike, bytes], num_threads: int = 1) -> Union[ExportedTFMaskStreamer, ExportedDemucsStreamer]:

@@ -55,7 +55,7 @@ def test_offline_onnx_matches_pytorch(tmp_path, case):
     path, model = saved(tmp_path, case)
     assert main(["--model", str(path), "--out-dir", str(tmp_path / "out"), "--form", "offline", "--length-seconds", "0.5",
                  "--torchscript"]) == 0
-    runtime = OnnxOffline(tmp_path / "out" / f"{case}.onnx")
+    runtime = OnnxOffline(tmp_path / "out" / f"{case}.onnx", norm_rms=None)  # the raw graph, as model(x)
     assert runtime.length == 0  # every registered model's graph takes any length
     x = signal(12345)  # not a valid length of the convolutional models: the runtime pads
     with torch.no_grad():
@@ -79,7 +79,7 @@ def test_offline_onnx_matches_pytorch(tmp_path, case):
 def test_tfmask_offline_graph_takes_any_length(tmp_path):
     path, model = saved(tmp_path, "tfmask")
     assert main(["--model", str(path), "--out-dir", str(tmp_path), "--form", "offline"]) == 0
-    runtime = OnnxOffline(tmp_path / "tfmask.onnx")
+    runtime = OnnxOffline(tmp_path / "tfmask.onnx", norm_rms=None)
     assert runtime.length == 0
     for n in (1000, 16000, 40001):
         x = signal(n, seed=n, batch=1)[0]
@@ -100,7 +100,7 @@ def test_streaming_onnx_and_torchscript_match_pytorch(tmp_path, case, block):
     with torch.no_grad():
         want = model(torch.from_numpy(x)[None])[0].numpy()
     for name in (f"{case}.stream.onnx", f"{case}.stream.ts.pt"):
-        streamed = exported_streamer(tmp_path / name).run(x, block)
+        streamed = exported_streamer(tmp_path / name).run(x, block, norm_rms=None)
         assert streamed.shape == x.shape
         np.testing.assert_allclose(streamed, want, atol=TOLERANCE, rtol=0, err_msg=name)
 
