@@ -137,7 +137,8 @@ def enhance_path(enhancer: SignalEnhancer, in_path: PathLike, out_path: PathLike
     if not np.all(np.isfinite(out)):
         raise EnhanceError(f"{in_path}: the model produced NaN or inf samples")
     remove_temporaries(out_path)  # left by a killed run
-    write_output(out_path, fit_output(out, str(in_path), output_norm_rms(enhancer), keep_level), rate)
+    out = fit_output(out, str(in_path), float(np.max(np.abs(wav))), output_norm_rms(enhancer), keep_level)
+    write_output(out_path, out, rate)
 
 
 def enhance_paths(enhancer: SignalEnhancer, source: PathLike, out: PathLike, channels: Optional[str] = None,

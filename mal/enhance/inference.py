@@ -99,16 +99,18 @@ def write_output(path: PathLike, wav: np.ndarray, rate: int) -> None:
         raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
-def fit_output(wav: np.ndarray, where: str, norm_rms: Optional[float] = DEFAULT_NORM_RMS, keep_level: bool = False) -> np.ndarray:
-    """Output that would clip when written (peak above 1: float input above 1.0) is scaled, with a
+def fit_output(wav: np.ndarray, where: str, input_peak: float, norm_rms: Optional[float] = DEFAULT_NORM_RMS,
+               keep_level: bool = False) -> np.ndarray:
+    """Output of float input above 1.0 that would clip when written (peak above 1) is scaled, with a
     warning, to ``norm_rms`` (the level the model ran at; peak 1 when 0 or None) and never above
-    peak 1; ``keep_level`` keeps it as it is (clipped when written)."""
+    peak 1; ``keep_level`` keeps it (clipped when written). Output of input in [-1, 1] is kept."""
     peak = float(np.max(np.abs(wav))) if wav.size else 0.0
-    if peak <= 1.0:
+    if input_peak <= 1.0 or peak <= 1.0:
         return wav
     clipped = float(np.mean(np.abs(wav) > 1.0)) * 100
     if keep_level:
-        log.warning("%s: the output peaks at %.4g: %.1f%% of its samples are clipped to [-1, 1] (--keep-level)", where, peak, clipped)
+        log.warning("%s: the output peaks at %.4g (float input above 1.0): %.1f%% of its samples are clipped to [-1, 1] "
+                    "(--keep-level)", where, peak, clipped)
         return wav
     rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64))))
     gain = min(norm_rms / rms if norm_rms else 1.0, 1.0 / peak)
@@ -139,6 +141,12 @@ class SignalEnhancer(Protocol):
 
 def enhance_entry(enhancer: SignalEnhancer, entry: str, key: str) -> Tuple[np.ndarray, int]:
     """Read one wav.scp value, enhance it; errors name ``key``. Returns ``(wav, rate)``."""
+    out, rate, _ = read_and_enhance(enhancer, entry, key)
+    return out, rate
+
+
+def read_and_enhance(enhancer: SignalEnhancer, entry: str, key: str) -> Tuple[np.ndarray, int, float]:
+    """:func:`enhance_entry`, plus the input's peak: ``(wav, rate, input_peak)``."""
     wav, rate = read_audio(entry, key=key)
     try:
         out = enhancer.enhance(wav, rate)
@@ -146,7 +154,7 @@ def enhance_entry(enhancer: SignalEnhancer, entry: str, key: str) -> Tuple[np.nd
         raise EnhanceError(f"utterance '{key}': {e}") from None
     if not np.all(np.isfinite(out)):
         raise EnhanceError(f"utterance '{key}': the model produced NaN or inf samples")
-    return out, rate
+    return out, rate, float(np.max(np.abs(wav)))
 
 
 class Enhancer:
@@ -279,11 +287,12 @@ def enhance_scp(
             skipped += 1
             continue
         try:
-            wav, rate = enhance_entry(enhancer, table[key], key)
+            wav, rate, peak = read_and_enhance(enhancer, table[key], key)
         except (AudioError, EnhanceError) as e:
             raise type(e)(f"{wav_scp}:{lines[key]}: {e}") from None
         remove_temporaries(path)  # left by a killed run
-        write_output(path, fit_output(wav, f"{wav_scp}:{lines[key]}: utterance '{key}'", output_norm_rms(enhancer), keep_level), rate)
+        wav = fit_output(wav, f"{wav_scp}:{lines[key]}: utterance '{key}'", peak, output_norm_rms(enhancer), keep_level)
+        write_output(path, wav, rate)
         written[key] = str(path)
         audio_seconds += len(wav) / rate
     write_scp(Path(out_dir) / "wav.scp", written)
@@ -299,5 +308,5 @@ def enhance_file(enhancer: SignalEnhancer, in_path: PathLike, out_path: PathLike
     if is_same_file(in_path, out_path):
         raise EnhanceError(f"{out_path}: the output is the input file {in_path}; choose another output path")
     audio_format(out_path)  # an unknown extension fails before any work
-    wav, rate = enhance_entry(enhancer, str(in_path), Path(in_path).name)
-    write_output(out_path, fit_output(wav, str(in_path), output_norm_rms(enhancer)), rate)
+    wav, rate, peak = read_and_enhance(enhancer, str(in_path), Path(in_path).name)
+    write_output(out_path, fit_output(wav, str(in_path), peak, output_norm_rms(enhancer)), rate)

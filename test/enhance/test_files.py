@@ -291,3 +291,17 @@ def test_a_full_or_read_only_disk_is_one_line_and_leaves_nothing(tree, tmp_path,
         assert sorted(disk.iterdir()) == before
     assert re.fullmatch(f"mal-enhance: error: {re.escape(str(target))}: cannot write: {reason}", err[-1]), err
     assert "Traceback" not in "\n".join(err)
+
+
+def test_only_float_input_above_one_is_rescaled(tmp_path, caplog):
+    in_range = write(tmp_path / "in.wav", harmonic(0.5) * 0.8 / 0.3, subtype="FLOAT")  # peak 0.8
+    with caplog.at_level(logging.WARNING):
+        enhance_paths(Scale(2.0), in_range, tmp_path / "o.wav")  # the model overshoots: clipped as before
+    assert "peaks at" not in caplog.text and np.abs(sf.read(tmp_path / "o.wav")[0]).max() > 0.999
+    loud = write(tmp_path / "loud.wav", harmonic(0.5) * 10, subtype="FLOAT")
+    (tmp_path / "wav.scp").write_text(f"loud {loud}\n")
+    with caplog.at_level(logging.WARNING):
+        assert main(["--model", str(tiny_model(tmp_path / "m.pth")), "--wav-scp", str(tmp_path / "wav.scp"),
+                     "--out-dir", str(tmp_path / "scp")]) == 0
+    assert "wav.scp:1: utterance 'loud': the output peaks at" in caplog.text
+    assert np.abs(sf.read(tmp_path / "scp" / "wav" / "loud.wav")[0]).max() < 0.999
