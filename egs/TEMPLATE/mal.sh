@@ -199,7 +199,7 @@ fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: fine-tuning from the warm-up: ${finetune_systems[*]}"
-    python -m mal.bin.check_same_steps "${finetune_systems[@]}" || die "fix the fine-tuning configs"
+    python -m mal.bin.check_same_steps "${finetune_systems[@]}" ${extra[@]+--override "${extra[@]}"} || die "fix the fine-tuning configs"
     [ -f "${exp}/warmup/model.pth" ] || die "no warm-up model ${exp}/warmup/model.pth (run stage 3)"
     # Up to finetune_jobs systems train at once (each a separate job: a CPU core or cluster slot each).
     # Local GPU jobs running at once get their own ${ngpu} of this machine's GPUs each (slot s: GPUs

@@ -24,6 +24,7 @@ from mal.asr.error_rate import total
 from mal.asr.scoring import DecodingCost, transcribe_and_score, write_asr_scores
 from mal.asr.transcripts import read_transcripts
 from mal.io.scp import read_scp
+from mal.io.yaml_strict import load_yaml
 from mal.progress import progress
 
 
@@ -49,7 +50,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _recognizer_conf(text: str) -> dict:
-    conf = yaml.safe_load(text) if text.strip() else {}
+    conf = load_yaml(text) if text.strip() else {}  # a key written twice is an error
     if conf is None:
         return {}
     if not isinstance(conf, dict):

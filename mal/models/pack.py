@@ -19,6 +19,7 @@ import yaml
 
 from mal.io.atomic import atomic_path
 from mal.io.paths import PathError, check_file_path, is_same_file
+from mal.io.yaml_strict import load_yaml
 from mal.models.checkpoint import CheckpointError, first_line, load_checkpoint
 
 PathLike = Union[str, os.PathLike]
@@ -63,7 +64,7 @@ def pack_model(model: PathLike, config: PathLike, out: PathLike, results: Option
         raise PackError(f"{model}: not a model checkpoint (no 'model' record); pack the model.pth that mal-train wrote")
     try:
         with open(config, encoding="utf-8") as f:
-            content = yaml.safe_load(f)
+            content = load_yaml(f)  # a key written twice is an error
     except FileNotFoundError:
         raise PackError(f"{config}: config file not found") from None
     except yaml.YAMLError as e:

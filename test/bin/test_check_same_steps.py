@@ -41,3 +41,21 @@ def test_bad_files_are_one_line_errors(tmp_path, capsys):
 def test_runs_as_a_module():
     done = subprocess.run([sys.executable, "-m", "mal.bin.check_same_steps", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "NAME=CONFIG" in done.stdout
+
+
+def test_train_args_overrides_give_the_effective_steps(tmp_path, capsys):
+    """mal.sh passes --train_args as --override: the log names what the systems really run."""
+    a = write(tmp_path / "mal.yaml", "train: {max_steps: 300}\n")
+    b = write(tmp_path / "continued.yaml", "train: {max_steps: 300}\n")
+    assert main([a, b, "--override", "train.max_steps=3", "optim.lr=1e-4"]) == 0
+    assert capsys.readouterr().out == "all fine-tuning systems run 3 steps (with --override train.max_steps=3 optim.lr=1e-4)\n"
+    c = write(tmp_path / "deep.yaml", "optim: {lr: 1.0e-4}\n")  # no max_steps of its own: the override sets it
+    assert main([a, c, "--override", "train.max_steps=3"]) == 0
+    assert main([a, b, "--override", "train.max_steps"]) == 1
+    assert "expected key.sub=value" in capsys.readouterr().err
+
+
+def test_a_duplicate_key_is_refused(tmp_path, capsys):
+    a = write(tmp_path / "mal.yaml", "train: {max_steps: 300}\ntrain: {seed: 1}\n")
+    assert main([a]) == 1
+    assert capsys.readouterr().err.strip() == f"check_same_steps: error: {tmp_path / 'mal.yaml'}: not valid YAML: duplicate key 'train' on line 2 (first on line 1)"
