@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-import jiwer
-
 
 @dataclass(frozen=True)
 class ErrorCounts:
@@ -48,6 +46,8 @@ def word_errors(reference: str, hypothesis: str) -> ErrorCounts:
         return ErrorCounts(0, 0, len(hyp), 0)
     if not hyp:
         return ErrorCounts(0, len(ref), 0, len(ref))
+    import jiwer  # the 'asr' extra: imported on use, so mal.asr imports without it
+
     out = jiwer.process_words(" ".join(ref), " ".join(hyp))
     return ErrorCounts(out.substitutions, out.deletions, out.insertions, len(ref))
 
@@ -60,6 +60,8 @@ def char_errors(reference: str, hypothesis: str) -> ErrorCounts:
         return ErrorCounts(0, 0, len(hyp), 0)
     if not hyp:
         return ErrorCounts(0, len(ref), 0, len(ref))
+    import jiwer
+
     out = jiwer.process_characters(ref, hyp)
     return ErrorCounts(out.substitutions, out.deletions, out.insertions, len(ref))
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from num2words import num2words
-
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'"})
 _MARKUP = re.compile(r"<[^<>\s]*>|\[[^\[\]]*\]|\{[^{}]*\}|\(\d+\)")
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
@@ -39,6 +37,8 @@ def _words(number_text: str, to: str = "cardinal") -> str:
     """``num2words`` without its commas, hyphens and British 'and' (``one hundred five``)."""
     if len(number_text) > _MAX_CARDINAL_DIGITS:
         return " " + " ".join(_words(digit).strip() for digit in number_text) + " "
+    from num2words import num2words  # the 'asr' extra: imported on use
+
     spoken = num2words(int(number_text), lang="en", to=to)
     spoken = spoken.replace(",", " ").replace("-", " ")
     return " " + re.sub(r"\band\b", " ", spoken) + " "

@@ -12,6 +12,7 @@ per second of audio) is logged.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import time
@@ -58,8 +59,23 @@ def _recognizer_conf(text: str) -> dict:
     return conf
 
 
+def missing_extra(recognizer: str) -> List[str]:
+    """The 'asr' extra's packages this run needs that do not import."""
+    missing = []
+    for name in ("jiwer", "num2words") + (("pocketsphinx",) if recognizer == "pocketsphinx" else ()):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(argv)
+    missing = missing_extra(args.recognizer)
+    if missing:
+        print(f"mal-asr-score: error: needs the 'asr' extra (missing {', '.join(missing)}): pip install 'mal[asr]'", file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s mal-asr-score %(levelname)s %(message)s")
     cost = DecodingCost()
     try:
