@@ -24,6 +24,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,24 +196,21 @@ def members(source: Source) -> Iterator[Member]:
         elif path.suffix.lower() in (".zip", ".pk3"):
             with zipfile.ZipFile(path) as archive:
                 names = sorted(n for n in archive.namelist() if n.lower().endswith(AUDIO_EXTENSIONS))
-            for name in names:
-                yield f"{path}!{name}", (lambda n=name: _read_zip(path, n))
+                for name in names:
+                    yield f"{path}!{name}", (lambda n=name, a=archive: a.read(n))
         elif path.suffix.lower() == ".ocg":
             for name, body in c4group_members(path.read_bytes(), str(path)):
                 if name.lower().endswith(AUDIO_EXTENSIONS):
                     yield name, (lambda b=body: b)
 
 
-def _read_zip(path: Path, name: str) -> bytes:
-    with zipfile.ZipFile(path) as archive:
-        return archive.read(name)
-
-
-def decode(name: str, data: bytes) -> Tuple[np.ndarray, int]:
-    """``([T, C] float32, rate)``: soundfile, or ffmpeg / wvunpack for what libsndfile cannot read."""
+def decode(name: str, data: bytes, max_seconds: Optional[float] = None) -> Tuple[np.ndarray, int]:
+    """``([T, C] float32, rate)``, at most ``max_seconds`` of it: soundfile, or ffmpeg / wvunpack
+    for what libsndfile cannot read."""
     try:
-        wav, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        return wav, int(rate)
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            frames = f.frames if max_seconds is None else min(f.frames, int(max_seconds * f.samplerate))
+            return f.read(frames, dtype="float32", always_2d=True), int(f.samplerate)
     except (sf.LibsndfileError, RuntimeError, TypeError):
         pass
     tool = shutil.which("ffmpeg")
@@ -225,7 +223,7 @@ def decode(name: str, data: bytes) -> Tuple[np.ndarray, int]:
     if out.returncode != 0 or not out.stdout:
         raise ValueError(f"undecodable: {out.stderr.decode(errors='replace').strip()[:80]}")
     wav, rate = sf.read(io.BytesIO(out.stdout), dtype="float32", always_2d=True)
-    return wav, int(rate)
+    return (wav if max_seconds is None else wav[: int(max_seconds * rate)]), int(rate)
 
 
 # ---------------------------------------------------------------- checks and kinds
@@ -260,12 +258,11 @@ def check_clip(wav: np.ndarray, rate: int, checks: Checks, music: bool = False) 
     """``(16 kHz mono float32 clip, "")`` when it passes, else ``(None, reason)``; ``wav`` is [T, C]."""
     if _flat_top_share(wav) > checks.clipped_share:
         return None, "clipped"
-    mono = wav.mean(axis=1)
-    if rate != SAMPLE_RATE:
+    limit = checks.max_music_seconds if music else checks.max_seconds
+    mono = _trim_silence(wav.mean(axis=1))[: int(limit * rate)]
+    if rate != SAMPLE_RATE and len(mono):
         mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
     mono = _trim_silence(mono)
-    limit = checks.max_music_seconds if music else checks.max_seconds
-    mono = mono[: int(limit * SAMPLE_RATE)]
     if len(mono) < checks.min_seconds * SAMPLE_RATE:
         return None, "silent" if len(mono) == 0 else "short"
     if 10 * np.log10(float(np.mean(mono.astype(np.float64) ** 2)) + 1e-20) < checks.silence_dbfs:
@@ -344,6 +341,7 @@ def extract_source(source: Source, cache: Path, checks: Checks,
     if marker.exists() and manifest.exists() and marker.read_text() == _marker(source, checks):
         return read_manifest(manifest), False
     refuse_evaluation_sources([source])
+    started = time.perf_counter()
     (folder / "clips").mkdir(parents=True, exist_ok=True)
     rows: List[Clip] = []
     for member, load in members(source):
@@ -353,7 +351,7 @@ def extract_source(source: Source, cache: Path, checks: Checks,
         music = is_music(source, member)
         kind = kind_of(source, member)
         try:
-            wav, rate = decode(member, load())
+            wav, rate = decode(member, load(), 30 + (checks.max_music_seconds if music else checks.max_seconds))
         except (ValueError, sf.LibsndfileError, RuntimeError) as e:
             rows.append(Clip(cid, kind, source.package, member, 0.0, 0, f"undecodable: {str(e)[:60]}"))
             continue
@@ -374,7 +372,7 @@ def extract_source(source: Source, cache: Path, checks: Checks,
     marker.write_text(_marker(source, checks))
     kept = [r for r in rows if not r.reason]
     log(f"{source.package}: {len(kept)} clips kept ({sum(r.seconds for r in kept) / 60:.1f} min, "
-        f"{len({r.kind for r in kept})} kinds), {len(rows) - len(kept)} dropped")
+        f"{len({r.kind for r in kept})} kinds), {len(rows) - len(kept)} dropped; {time.perf_counter() - started:.0f} s")
     return rows, True
 
 
