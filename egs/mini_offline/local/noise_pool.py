@@ -73,8 +73,8 @@ class Source:
 
 
 SOURCES: Dict[str, Source] = {s.package: s for s in (
-    Source("0ad-data", ("/usr/share/games/0ad/mods/public/public.zip",),
-           skip=("audio/voice/", "actor/human/death", "/dialogue/")),
+    Source("0ad-data", ("/usr/share/games/0ad/mods/public/public.zip",),  # interface: musical stingers
+           skip=("audio/voice/", "actor/human/death", "/dialogue/", "audio/interface/")),
     Source("megaglest-data", ("/usr/share/games/megaglest/data", "/usr/share/games/megaglest/tilesets",
                               "/usr/share/games/megaglest/techs", "/usr/share/games/megaglest/scenarios"),
            skip=("/units/",)),  # unit folders hold the unit voice replies
@@ -93,7 +93,9 @@ SOURCES: Dict[str, Source] = {s.package: s for s in (
     Source("minetest-data", ("/usr/share/games/minetest/games/minetest_game",)),
     Source("teeworlds-data", ("/usr/share/games/teeworlds/data/audio",)),
     Source("bucklespring-data", ("/usr/share/buckle/wav",), music=()),
-    Source("supertuxkart-data", ("/usr/share/games/supertuxkart/data/sfx", "/usr/share/games/supertuxkart/data/music")),
+    Source("supertuxkart-data", ("/usr/share/games/supertuxkart/data/sfx", "/usr/share/games/supertuxkart/data/music",
+                                 "/usr/share/games/supertuxkart/data/library", "/usr/share/games/supertuxkart/data/karts"),
+           skip=("Scream",)),
 )}
 
 
@@ -323,7 +325,8 @@ FIELDS = ("clip_id", "kind", "source", "member", "seconds", "native_rate", "reas
 
 
 def _marker(source: Source, checks: Checks) -> str:
-    return f"{VERSION} {source} {checks}"
+    """What the cached clips depend on (kinds are named again whenever the data dirs are written)."""
+    return f"{VERSION} {source.package} {source.roots} {source.skip} {checks}"
 
 
 def read_manifest(path: Path) -> List[Clip]:
@@ -443,6 +446,8 @@ def build(sources: Sequence[Source], cache: Path, out: Path, checks: Optional[Ch
             result.missing.append(source.package)
             continue
         rows, fresh = extract_source(source, cache, checks, log)
+        for row in rows:  # the source's current naming
+            row.kind = kind_of(source, row.member)
         clips += rows
         if fresh:
             result.extracted.append(source.package)
