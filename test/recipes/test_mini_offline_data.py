@@ -6,12 +6,14 @@ import os
 import subprocess
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Optional
 
 import numpy as np
 import pytest
 import soundfile as sf
+from scipy.signal import welch
 
 from mal.io import DataDir, read_scp
 
@@ -25,12 +27,18 @@ import real_speech  # noqa: E402
 import text_pool  # noqa: E402
 from mal.train import mixing  # noqa: E402
 
-SIZES = {"train": 12, "valid": 4, "test": 4, "test_ood": 4, "test_real": 4}
+SIZES = {"train": 12, "valid": 4, "test": 4, "test_ood": 4, "test_real": 4, "test_ambient": 4, "test_colored": 4}
 SNR_RANGE = (-5.0, 15.0)
 KALDI_FILES = ("wav.scp", "spk1.scp", "noise1.scp", "utt2spk", "utt2num_samples", "utt2category", "utt2snr", "utt2room")
 #: Sets whose utterances are all synthetic and so carry a transcript.
 TEXT_SETS = ("test_ood",)
 POOL_OPTIONS = ("--num_noise_clips", "2", "--num_train_rooms", "3")
+#: test_real and the two sets that reuse its speakers.
+HELD_OUT_FAMILY = ("test_real", *corpus_plan.SAME_SPEECH_SETS)
+
+
+def snr_range(set_name: str) -> tuple:
+    return corpus_plan.SAME_SPEECH_SNR if set_name in corpus_plan.SAME_SPEECH_SETS else SNR_RANGE
 
 
 def run_data_sh(cwd: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -77,7 +85,8 @@ def test_every_set_has_sorted_consistent_kaldi_files(corpus: Path) -> None:
         for utt, text in (read_scp(set_dir / "text") if name in TEXT_SETS else {}).items():
             words = text.split()
             assert 5 <= len(words) <= 11 and text == text.upper(), f"{name}/text {utt}: {text!r}"
-        assert all(SNR_RANGE[0] <= float(v) <= SNR_RANGE[1] for v in tables["utt2snr"].values())
+        low, high = snr_range(name)
+        assert all(low <= float(v) <= high for v in tables["utt2snr"].values()), name
 
 
 def test_audio_is_16k_pcm16_mono_and_noisy_is_clean_plus_noise(corpus: Path) -> None:
@@ -94,8 +103,8 @@ def test_audio_is_16k_pcm16_mono_and_noisy_is_clean_plus_noise(corpus: Path) -> 
             assert 0.5 <= noisy.size / 16000 <= 10.0
             assert np.abs(noisy).max() < 0.99, f"{key}: mixture reaches full scale"
             assert np.abs(noisy - clean - noise).max() <= 1.01 * lsb, f"{key}: noisy != clean + noise"
-            measured = mixing.snr_db(clean, noise)
-            assert SNR_RANGE[0] - 0.05 <= measured <= SNR_RANGE[1] + 0.05, f"{key}: SNR {measured:.2f} dB out of range"
+            measured, (low, high) = mixing.snr_db(clean, noise), snr_range(name)
+            assert low - 0.05 <= measured <= high + 0.05, f"{key}: SNR {measured:.2f} dB out of range"
             assert measured == pytest.approx(float(snr[key]), abs=0.05), key
 
 
@@ -108,13 +117,17 @@ def test_speakers_sentences_and_noise_kinds_do_not_cross_sets(corpus: Path) -> N
     names = list(SIZES)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            assert not speakers[a] & speakers[b], (a, b)
+            if not {a, b} <= set(HELD_OUT_FAMILY):
+                assert not speakers[a] & speakers[b], (a, b)
     assert all(s[:3] in ("fl-", "es-", "rk-", "rh-") for n in ("train", "valid", "test") for s in speakers[n])
     assert any(s.startswith(("rk-", "rh-")) for s in speakers["train"]), "real speech is in training"
     assert all(s.startswith("fe-") for s in speakers["test_ood"])
     assert kinds["test_ood"] <= set(noises.OOD_KINDS) and kinds["train"] <= set(noises.TRAIN_KINDS)
     assert kinds["test_real"] <= set(noises.REAL_KINDS)
-    for held_out in ("test_ood", "test_real"):
+    assert kinds["test_ambient"] <= set(noises.AMBIENT_KINDS) and kinds["test_colored"] == {"colored"}
+    for name in corpus_plan.SAME_SPEECH_SETS:
+        assert speakers[name] <= set(corpus_plan.REAL_HELD_OUT["test_real"]), name
+    for held_out in ("test_ood", *HELD_OUT_FAMILY):
         assert not set(noises.TRAIN_KINDS) & kinds[held_out], held_out
 
 
@@ -140,17 +153,23 @@ def test_reverberation_reaches_the_stated_share() -> None:
     assert all(u.room == -1 for u in plans["train"].utterances), "train is reverberated by dynamic mixing"
 
 
-def test_no_recipe_reads_asterisk_core_sounds(tmp_path: Path, monkeypatch) -> None:
-    """Build a tiny corpus in this process and record every file and folder it opens, lists or
-    globs (audit hook) and every file soundfile decodes."""
-    opened, recording = [], [True]  # audit hooks cannot be removed: the hook stops recording after the test
-    events = ("open", "glob.glob", "os.scandir", "os.listdir")
+#: Audit events whose first argument is a path the process opens, lists or globs.
+AUDIT_EVENTS = ("open", "glob.glob", "os.scandir", "os.listdir")
+_RECORDER: List[Optional[List[str]]] = [None]  # audit hooks cannot be removed: one hook, pointed at a list
 
-    def hook(event: str, args: tuple) -> None:
-        if recording[0] and event in events and args and isinstance(args[0], (str, bytes, os.PathLike)):
-            opened.append(os.fsdecode(args[0]))
 
-    sys.addaudithook(hook)
+def _audit(event: str, args: tuple) -> None:
+    if _RECORDER[0] is not None and event in AUDIT_EVENTS and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        _RECORDER[0].append(os.fsdecode(args[0]))
+
+
+def build_recording_reads(argv: List[str], monkeypatch) -> List[str]:
+    """Run make_corpus.main(argv) in this process (caches cleared) and return every path it opens,
+    lists or globs (audit hook) and every file soundfile decodes."""
+    if not getattr(build_recording_reads, "hooked", False):
+        sys.addaudithook(_audit)
+        build_recording_reads.hooked = True
+    opened: List[str] = []
     soundfile_init = sf.SoundFile.__init__
 
     def recording_init(self, file, *args, **kwargs):
@@ -159,15 +178,55 @@ def test_no_recipe_reads_asterisk_core_sounds(tmp_path: Path, monkeypatch) -> No
         return soundfile_init(self, file, *args, **kwargs)
 
     monkeypatch.setattr(sf.SoundFile, "__init__", recording_init)
-    argv = ["--data_dir", str(tmp_path / "data"), "--audio_dir", str(tmp_path / "audio"), "--nj", "1", *POOL_OPTIONS,
-            "--num_train", "20", "--num_valid", "3", "--num_test", "3", "--num_test_ood", "2", "--num_test_real", "8"]
+    for cached in (noises._clip, noises._frames, real_speech._clip, real_speech.clip_files):
+        cached.cache_clear()  # a file read earlier in this process must be read again, seen by the hook
+    _RECORDER[0] = opened
     try:
         assert make_corpus.main(argv) == 0
     finally:
-        recording[0] = False
-    paths = opened
+        _RECORDER[0] = None
+        monkeypatch.undo()
+    return opened
+
+
+@lru_cache(maxsize=None)
+def reserved_files() -> frozenset:
+    """Every file that the evaluation-only packages (noises.AMBIENT_TEST_PACKAGES) install."""
+    files = set()
+    for package in noises.AMBIENT_TEST_PACKAGES:
+        proc = subprocess.run(["dpkg-query", "-L", package], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        files |= {line for line in proc.stdout.splitlines() if line and os.path.isfile(line)}
+    return frozenset(files)
+
+
+def owner_path(path: str) -> str:
+    """The file on disk behind a path or a ``zip:ARCHIVE!MEMBER`` name."""
+    return os.path.realpath(path[len("zip:"):].split("!", 1)[0] if path.startswith("zip:") else path)
+
+
+def reads_of_reserved_packages(paths: List[str]) -> List[str]:
+    reserved = reserved_files()
+    roots = tuple(os.path.dirname(f) + os.sep for f in reserved if f.endswith((".pk3", ".ogg")))
+    return sorted({p for p in paths if owner_path(p) in reserved or (owner_path(p) + os.sep).startswith(roots)})
+
+
+def small_build_argv(tmp_path: Path, sets: str) -> List[str]:
+    return ["--data_dir", str(tmp_path / "data"), "--audio_dir", str(tmp_path / "audio"), "--nj", "1", *POOL_OPTIONS,
+            "--num_train", "20", "--num_valid", "3", "--num_test", "3", "--num_test_ood", "2", "--num_test_real", "8",
+            "--num_test_ambient", "8", "--num_test_colored", "3", "--sets", sets]
+
+
+def test_no_recipe_reads_asterisk_core_sounds_and_training_never_reads_the_ambient_packages(tmp_path: Path, monkeypatch) -> None:
+    """Build every set but test_ambient and test_colored (train with its noise and room pools) and
+    record every file it reads: none of asterisk-core-sounds, none of AMBIENT_TEST_PACKAGES."""
+    assert {"ufoai-sound", "btanks-data"} <= set(noises.AMBIENT_TEST_PACKAGES)
+    assert any(f.endswith("0snd.pk3") for f in reserved_files()) and any("/btanks/" in f for f in reserved_files())
+    sets = ",".join(s for s in corpus_plan.SET_NAMES if s not in corpus_plan.SAME_SPEECH_SETS)
+    paths = build_recording_reads(small_build_argv(tmp_path, sets), monkeypatch)
     assert any("/usr/share/ktuberling/" in p for p in paths) and any("/usr/share/games/" in p for p in paths), "the hook sees reads"
     assert not [p for p in paths if "/usr/share/asterisk/sounds" in p]
+    assert not reads_of_reserved_packages(paths), "a training, valid or test set (or a training pool) read an evaluation-only package"
+    assert (tmp_path / "data" / "train_noise" / "wav.scp").exists()
     for path in [*RECIPE.rglob("*"), *(RECIPE.parents[1] / "tools" / "installers").glob("*.sh")]:
         if path.is_file() and path.suffix in (".py", ".sh", ".yaml"):
             text = path.read_text(errors="replace")
@@ -176,18 +235,97 @@ def test_no_recipe_reads_asterisk_core_sounds(tmp_path: Path, monkeypatch) -> No
             assert "asterisk-core-sounds" not in code, path
 
 
+def test_ambient_noise_comes_only_from_the_reserved_packages(tmp_path: Path, monkeypatch) -> None:
+    reserved = reserved_files()
+    for kind in noises.AMBIENT_KINDS:
+        assert {package for _, _, package in noises.AMBIENT_SOURCES[kind]} <= set(noises.AMBIENT_TEST_PACKAGES), kind
+        files = noises.recorded_files(kind)
+        assert files and all(owner_path(f) in reserved for f in files), kind
+    for kind in sorted(set(noises.RECORDED_SOURCES) - set(noises.AMBIENT_KINDS)):  # train/valid/test and the other test sets
+        assert noises.RECORDED_SOURCES[kind][1] not in noises.AMBIENT_TEST_PACKAGES, kind
+        assert not reads_of_reserved_packages(noises.recorded_files(kind)), kind
+    paths = build_recording_reads(small_build_argv(tmp_path, "test_ambient"), monkeypatch)
+    speech_roots = tuple(root for root, _, _ in real_speech.SOURCES.values())
+    system_reads = {owner_path(p) for p in paths if owner_path(p).startswith("/usr/share/")}  # not what it writes
+    noise_reads = {p for p in system_reads if p.lower().endswith((".ogg", ".wav", ".pk3", ".wz", ".oga", ".flac", ".opus"))
+                   and not p.startswith(speech_roots)}
+    assert noise_reads and noise_reads <= reserved, sorted(noise_reads - reserved)
+    kinds = set(read_scp(tmp_path / "data" / "test_ambient" / "utt2category").values())
+    assert len(kinds) >= 6 and kinds <= set(noises.AMBIENT_KINDS), kinds
+
+
+def test_test_ambient_and_test_colored_reuse_test_reals_speakers_with_the_same_speech() -> None:
+    options = corpus_plan.CorpusOptions(num_test_ambient=64, num_test_colored=40)
+    plans = corpus_plan.plan_corpus(options)
+    held_out = set(corpus_plan.REAL_HELD_OUT["test_real"])
+    assert {s.id for s in plans["test_real"].speakers} == held_out
+    ambient, colored = plans["test_ambient"].utterances, plans["test_colored"].utterances
+    for name, utts in (("test_ambient", ambient), ("test_colored", colored)):
+        assert {u.speaker.id for u in utts} == held_out, name
+        assert all(u.room == -1 for u in utts) and all(0.0 <= u.snr_db <= 20.0 for u in utts), name
+    speech = lambda u: (u.speaker.id, u.sentence, u.level_dbfs, u.lead_s, u.trail_s)  # noqa: E731
+    assert [speech(u) for u in ambient[:40]] == [speech(u) for u in colored]
+    assert len({u.sentence for u in ambient}) > 50, "utterances differ"
+    counts = np.bincount([noises.AMBIENT_KINDS.index(u.noise_kind) for u in ambient], minlength=len(noises.AMBIENT_KINDS))
+    assert counts.min() == counts.max() == 8, "kinds are balanced"
+    assert {u.noise_kind for u in colored} == {"colored"}
+    assert np.std([u.snr_db for u in ambient]) > 4, "SNRs spread over the range"
+    other = corpus_plan.plan_corpus(corpus_plan.CorpusOptions(num_test_ambient=64, num_test_colored=7), ["test_ambient"])
+    assert other["test_ambient"].utterances == ambient, "one set's plan does not depend on the other's size"
+
+
+def _band_levels_db(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    freqs, psd = welch(x, fs=16000, nperseg=512)
+    return np.array([10 * np.log10(psd[(freqs >= lo) & (freqs < hi)].mean()) for lo, hi in zip(edges[:-1], edges[1:])])
+
+
+EDGES = np.geomspace(100, 7000, 13)  # about third-octave bands over the speech range
+
+
+def test_colored_noise_has_random_envelopes_and_is_stationary(corpus: Path) -> None:
+    data = DataDir(corpus / "data" / "test_colored", sample_rate=16000)
+    spectra = []
+    for key in data.keys:
+        noise = data.audio(key, "noise1.scp").astype(np.float64)
+        whole = _band_levels_db(noise, EDGES)
+        spectra.append(whole - whole.mean())
+        halves = np.array_split(noise, 2)
+        levels = [10 * np.log10(np.mean(h ** 2)) for h in halves]
+        assert abs(levels[0] - levels[1]) < 0.5, f"{key}: level varies over time {levels}"
+        octave_bands = [_band_levels_db(h, EDGES[::2]) for h in halves]
+        assert np.abs(octave_bands[0] - octave_bands[1]).max() < 1.5, f"{key}: spectrum varies over time"
+    for i in range(len(spectra)):
+        for j in range(i + 1, len(spectra)):
+            assert np.sqrt(np.mean((spectra[i] - spectra[j]) ** 2)) > 2.0, "two utterances share an envelope"
+
+
+def test_colored_envelopes_are_seeded_and_not_just_power_laws() -> None:
+    ctx = noises.NoiseContext(16000)
+    draw = lambda seed: noises.make_noise("colored", np.random.default_rng(seed), 32000, ctx)  # noqa: E731
+    np.testing.assert_array_equal(draw(3), draw(3))
+    centres = np.sqrt(EDGES[:-1] * EDGES[1:])
+    residuals, slopes = [], []
+    for seed in range(20):
+        level = _band_levels_db(draw(seed).astype(np.float64), EDGES)
+        fit = np.polyfit(np.log2(centres), level, 1)
+        slopes.append(fit[0])
+        residuals.append(np.sqrt(np.mean((level - np.polyval(fit, np.log2(centres))) ** 2)))
+    assert np.mean(np.array(residuals) > 2.0) >= 0.5, f"mostly straight spectra: {np.round(residuals, 1)}"
+    assert np.ptp(slopes) > 6.0, f"tilts do not vary: {np.round(slopes, 1)}"
+
+
 def test_rerun_is_a_noop_and_an_incomplete_set_is_rebuilt_identically(corpus: Path) -> None:
     before = snapshot(corpus)
     start = time.time()
     proc = run_data_sh(corpus)
     assert time.time() - start < 15
-    assert proc.stdout.count("skipping") == 6, proc.stdout  # 5 sets and the training pools
+    assert proc.stdout.count("skipping") == 8, proc.stdout  # 7 sets and the training pools
     assert snapshot(corpus) == before
 
     (corpus / "data" / "test" / ".done").unlink()  # as if the build had died before the marker
     (corpus / "audio" / "test" / "noisy" / "stale.wav").write_bytes(b"junk")
     proc = run_data_sh(corpus)
-    assert proc.stdout.count("skipping") == 5, proc.stdout
+    assert proc.stdout.count("skipping") == 7, proc.stdout
     after = snapshot(corpus)
     assert not (corpus / "audio" / "test" / "noisy" / "stale.wav").exists()
     assert {k: v[1] for k, v in after.items()} == {k: v[1] for k, v in before.items()}, "rebuild is deterministic"
@@ -196,7 +334,7 @@ def test_rerun_is_a_noop_and_an_incomplete_set_is_rebuilt_identically(corpus: Pa
 
 def test_changed_options_rebuild_only_the_changed_set(corpus: Path, tmp_path: Path) -> None:
     proc = run_data_sh(corpus, "--num_valid", "5")
-    assert "valid: 5 utterances" in proc.stdout and proc.stdout.count("skipping") == 5, proc.stdout
+    assert "valid: 5 utterances" in proc.stdout and proc.stdout.count("skipping") == 7, proc.stdout
     assert len(read_scp(corpus / "data" / "valid" / "wav.scp")) == 5
     run_data_sh(corpus)  # restore the fixture's size for any later test
 

@@ -12,6 +12,9 @@
 #   openarena-data           recorded weapon sounds and footsteps (noise "weapons", "footsteps")
 #   warzone2100-data         recorded vehicle sounds and spoken radio messages (noise "vehicles", "radio")
 #   sound-theme-freedesktop  recorded desktop alert sounds (noise "alerts")
+#   ufoai-sound              recorded machinery, ventilation, wind, water, fire, night, city ambiences
+#                            (test_ambient only: reserved for evaluation, never read by training)
+#   btanks-data              recorded city and swamp ambience loops, vehicle sounds (test_ambient only)
 # asterisk-core-sounds-* are deliberately not used by any recipe (kept for independent checks).
 set -euo pipefail
 need=()
@@ -33,7 +36,11 @@ command -v sox >/dev/null || need+=(sox)
 [ -f /usr/share/games/openarena/baseoa/pak0.pk3 ] || need+=(openarena-data)
 [ -f /usr/share/games/warzone2100/base.wz ] || need+=(warzone2100-data)
 [ -f /usr/share/sounds/freedesktop/stereo/bell.oga ] || need+=(sound-theme-freedesktop)
+[ -f /usr/share/games/ufoai/base/0snd.pk3 ] || need+=(ufoai-sound)
+[ -f /usr/share/games/btanks/data/sounds/ambient/city.ogg ] || need+=(btanks-data)
 [ ${#need[@]} -eq 0 ] && { echo "audio tools present"; exit 0; }
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+# other installers may hold the dpkg lock (tools/installers/*.sh run side by side): wait for it
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=900 "${need[@]}"

@@ -10,12 +10,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from noises import OOD_KINDS, REAL_KINDS, TRAIN_KINDS
+from noises import AMBIENT_KINDS, COLORED_KINDS, OOD_KINDS, REAL_KINDS, TRAIN_KINDS
 from real_speech import RealSpeaker, real_speakers
 from speakers import FestivalSpeaker, FliteSpeaker, espeak_speakers, festival_speakers, flite_speakers, split_speakers
 from text_pool import load_sentences, partition, transcript
 
-SET_NAMES = ("train", "valid", "test", "test_ood", "test_real")
+SET_NAMES = ("train", "valid", "test", "test_ood", "test_real", "test_ambient", "test_colored")
+#: Sets that reuse test_real's held-out speakers (the same utterance plans in both, over other noise).
+SAME_SPEECH_SETS = ("test_ambient", "test_colored")
+#: SNR range (dB) of SAME_SPEECH_SETS, whatever --snr_low/--snr_high say.
+SAME_SPEECH_SNR = (0.0, 20.0)
 #: Bump when a change makes existing corpora stale (their markers then stop matching).
 CORPUS_VERSION = 3
 #: Share of the sentence pool each set draws from (disjoint parts; train takes the rest).
@@ -45,6 +49,8 @@ class CorpusOptions:
     num_test: int = 100
     num_test_ood: int = 100
     num_test_real: int = 100
+    num_test_ambient: int = 100
+    num_test_colored: int = 100
     seed: int = 0
     min_words: int = 5
     max_words: int = 11
@@ -119,6 +125,8 @@ def _speaker_groups(seed: int) -> Dict[str, List[object]]:
     for speaker in real_speakers():
         groups[held_out.get(speaker.id, "train")].append(speaker)
     groups["test_ood"] = festival_speakers()
+    for name in SAME_SPEECH_SETS:
+        groups[name] = list(groups["test_real"])
     return groups
 
 
@@ -138,11 +146,41 @@ def _speaker_order(name: str, speakers: List[object], count: int, rng: np.random
 
 
 #: Noise kinds and whether speech is reverberated, per set.
-SET_KINDS = {"train": TRAIN_KINDS, "valid": TRAIN_KINDS, "test": TRAIN_KINDS, "test_ood": OOD_KINDS, "test_real": REAL_KINDS}
+SET_KINDS = {"train": TRAIN_KINDS, "valid": TRAIN_KINDS, "test": TRAIN_KINDS, "test_ood": OOD_KINDS, "test_real": REAL_KINDS,
+             "test_ambient": AMBIENT_KINDS, "test_colored": COLORED_KINDS}
 REVERBERANT_SETS = ("valid", "test", "test_ood")  # train is reverberated by dynamic mixing instead
 
 
+def _plan_same_speech(name: str, options: CorpusOptions, speakers: List[object]) -> SetPlan:
+    """test_ambient / test_colored: utterance i has the same speaker, clips, level and padding in both
+    sets (for any set sizes); the noise kind and SNR are the set's own."""
+    count, kinds = options.count(name), SET_KINDS[name]
+    rng = _set_rng(options, name, 0)
+    noise_order = rng.permutation(np.resize(np.arange(len(kinds)), count)) if count else []
+    utterances = []
+    for i in range(count):
+        block = np.random.default_rng([options.seed, 41, i // len(speakers)]).permutation(len(speakers))
+        speaker = speakers[int(block[i % len(speakers)])]
+        speech_rng = np.random.default_rng([options.seed, 42, i])
+        utterances.append(
+            UtterancePlan(
+                key=f"{speaker.id}-{name}{i:05d}",
+                speaker=speaker,
+                sentence=speaker.draw_sentence(speech_rng),
+                noise_kind=kinds[int(noise_order[i])],
+                snr_db=round(float(rng.uniform(*SAME_SPEECH_SNR)), 3),
+                level_dbfs=round(float(speech_rng.uniform(*LEVEL_DBFS)), 3),
+                lead_s=round(float(speech_rng.uniform(*PAD_SECONDS)), 3),
+                trail_s=round(float(speech_rng.uniform(*PAD_SECONDS)), 3),
+                seed=(options.seed, SET_NAMES.index(name), i),
+            )
+        )
+    return SetPlan(name, speakers, kinds, utterances)
+
+
 def _plan_set(name: str, options: CorpusOptions, speakers: List[object], sentences: List[str]) -> SetPlan:
+    if name in SAME_SPEECH_SETS:
+        return _plan_same_speech(name, options, speakers)
     count = options.count(name)
     kinds = SET_KINDS[name]
     rng = _set_rng(options, name, 0)
@@ -185,11 +223,14 @@ def _plan_set(name: str, options: CorpusOptions, speakers: List[object], sentenc
 
 
 def check_disjoint(plans: Dict[str, SetPlan]) -> None:
-    """Assert that speakers and sentences never cross sets, test_ood and test_real noise kinds are
-    unseen in training, test_ood is Festival only and test_real real speakers only."""
+    """Assert that speakers and sentences never cross sets (except test_real's speakers, which
+    test_ambient and test_colored reuse), held-out noise kinds are unseen in training, test_ood is
+    Festival only and test_real (and its two siblings) real speakers only."""
     names = list(plans)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
+            if {a, b} <= {"test_real", *SAME_SPEECH_SETS}:
+                continue  # the same held-out speakers by design
             spk_a = {s.id for s in plans[a].speakers} | {s.id for s, _ in plans[a].babble}
             spk_b = {s.id for s in plans[b].speakers} | {s.id for s, _ in plans[b].babble}
             shared = spk_a & spk_b
@@ -201,7 +242,11 @@ def check_disjoint(plans: Dict[str, SetPlan]) -> None:
         assert all(isinstance(s, FestivalSpeaker) for s in plans["test_ood"].speakers), "test_ood must use Festival speakers only"
     if "test_real" in plans:
         assert all(isinstance(s, RealSpeaker) for s in plans["test_real"].speakers), "test_real must use real speakers only"
-    for held_out in ("test_ood", "test_real"):
+    for name in SAME_SPEECH_SETS:
+        if name in plans and "test_real" in plans:
+            assert {s.id for s in plans[name].speakers} == {s.id for s in plans["test_real"].speakers}, \
+                f"{name} must use test_real's speakers"
+    for held_out in ("test_ood", "test_real", *SAME_SPEECH_SETS):
         if held_out not in plans:
             continue
         for name in ("train", "valid", "test"):

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Build the offline corpus: data/{train,valid,test,test_ood,test_real} as Kaldi data dirs,
-and the pools dynamic mixing draws from: data/train_noise (noise clips) and data/train_rir (rooms).
+"""Build the offline corpus: data/{train,valid,test,test_ood,test_real,test_ambient,test_colored}
+as Kaldi data dirs, and the pools dynamic mixing draws from: data/train_noise (noise clips) and
+data/train_rir (rooms).
 
 Each set: noisy/clean/noise wavs (16 kHz mono PCM-16) under AUDIO_DIR/<set>/ and, sorted by
 key, wav.scp (noisy), spk1.scp (clean), noise1.scp, utt2spk, spk2utt, utt2num_samples,

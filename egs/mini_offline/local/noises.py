@@ -18,6 +18,18 @@ test_real kinds (real recordings, never in training):
   vehicles   recorded: warzone2100-data vehicle and building sounds
   radio      recorded: warzone2100-data spoken mission messages (a real voice as interference)
   footsteps  recorded: openarena-data footsteps on many floors
+test_ambient kinds (everyday steady or slowly varying recordings from AMBIENT_TEST_PACKAGES, one
+scene per utterance, looped with crossfades when shorter than the utterance):
+  engine     helicopter, vehicle idle, passing train (btanks-data), hover vehicle (ufoai-sound)
+  fan        ventilation, generators, devices, steam, wind turbine (ufoai-sound)
+  pumps      a mine pump and machine rooms (ufoai-sound)
+  wind       arctic wind (ufoai-sound)
+  water      fountain, running water, bubbles (ufoai-sound)
+  fire       crackling fires (ufoai-sound)
+  night      night atmosphere, crickets (ufoai-sound), swamp insects (btanks-data)
+  city       city ambiences with distant traffic (ufoai-sound, btanks-data)
+test_colored kind (generated):
+  colored    stationary Gaussian noise under a random smooth spectral envelope (tilt + peaks/dips)
 
 Files inside game archives (zip: .pk3, .wz) are named ``zip:ARCHIVE!MEMBER``.
 Every generator returns ``n`` float32 samples at the context's rate with unit RMS.
@@ -26,6 +38,7 @@ from __future__ import annotations
 
 import glob
 import io
+import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -60,6 +73,34 @@ RECORDED_SOURCES = {
 }
 AUDIO_MEMBER = re.compile(r"\.(wav|ogg|oga)$", re.IGNORECASE)
 
+#: Debian packages reserved for evaluation (test_ambient): no training, valid or test noise and no
+#: training pool may read them. searchandrescue-data is reserved but unused (11 kHz, clipped).
+AMBIENT_TEST_PACKAGES = ("ufoai-sound", "btanks-data", "searchandrescue-data")
+UFOAI = "/usr/share/games/ufoai/base/0snd.pk3"
+BTANKS = "/usr/share/games/btanks/data/sounds"
+#: test_ambient kinds -> (folder or zip:ARCHIVE, file-name regex, package) sources. Chosen by level
+#: statistics: steady or slowly varying, no digital silence, at least 2 s, at least 10% of the power
+#: above 250 Hz (so the SNR is not spent on rumble), no speech (egs/mini_offline/README.md).
+AMBIENT_SOURCES: Dict[str, Tuple[Tuple[str, str, str], ...]] = {
+    "engine": ((f"zip:{UFOAI}", r"sound/ugv/hover-move\.ogg", "ufoai-sound"),
+               (BTANKS, r"(helicopter|vehicle-sound|train)\.ogg", "btanks-data")),
+    "fan": ((f"zip:{UFOAI}", r"sound/ambience/(alien-device|alien-generator|alienenergy1|engine_alien_small|steam"
+                             r"|wind_turbine)\.ogg", "ufoai-sound"),),
+    "pumps": ((f"zip:{UFOAI}", r"sound/ambience/(minepump03|alienmachinery[13]|alienpowermachinery1)\.ogg",
+               "ufoai-sound"),),
+    "wind": ((f"zip:{UFOAI}", r"sound/ambience/arcticwind\.ogg", "ufoai-sound"),),
+    "water": ((f"zip:{UFOAI}", r"sound/ambience/(waterfontain|water|water0[123]|alienbase-bubbles)\.ogg", "ufoai-sound"),),
+    "fire": ((f"zip:{UFOAI}", r"sound/ambience/(fire0[3-6]|fire[12]|smallfire)\.ogg", "ufoai-sound"),),
+    "night": ((f"zip:{UFOAI}", r"sound/ambience/(ufo_night_atm|cricket_loop)\.ogg", "ufoai-sound"),
+              (f"{BTANKS}/ambient", r"swamp\.ogg", "btanks-data")),
+    "city": ((f"zip:{UFOAI}", r"sound/ambience/city_abnd_ufoai_atm\.ogg", "ufoai-sound"),
+             (f"{BTANKS}/ambient", r"city\.ogg", "btanks-data")),
+}
+AMBIENT_KINDS = tuple(sorted(AMBIENT_SOURCES))
+COLORED_KINDS = ("colored",)
+#: Crossfade (seconds) where a short ambience loops.
+LOOP_FADE_S = 0.05
+
 
 #: Draws of a segment before a silent one is an error.
 MAX_TRIES = 20
@@ -82,6 +123,8 @@ class NoiseContext:
 
 def recorded_files(kind: str) -> List[str]:
     """Sorted files of a recorded kind; NoiseError naming the Debian package when absent."""
+    if kind in AMBIENT_SOURCES:
+        return _ambient_files(kind)
     pattern, package = RECORDED_SOURCES[kind]
     files = _archive_members(pattern) if pattern.startswith("zip:") else sorted(glob.glob(pattern, recursive=True))
     if not files:
@@ -97,8 +140,23 @@ def check_sources(kinds: Sequence[str]) -> None:
     for kind in kinds:
         if kind not in NOISE_KINDS:
             raise NoiseError(f"unknown noise kind '{kind}'; known: {', '.join(sorted(NOISE_KINDS))}")
-        if kind in RECORDED_SOURCES:
+        if kind in RECORDED_SOURCES or kind in AMBIENT_SOURCES:
             recorded_files(kind)
+
+
+def _ambient_files(kind: str) -> List[str]:
+    """Files of a test_ambient kind: every source must give at least one (else its package is missing)."""
+    files: List[str] = []
+    for root, regex, package in AMBIENT_SOURCES[kind]:
+        if root.startswith("zip:"):
+            found = _archive_members(f"{root}!(?:{regex})$")
+        else:
+            found = sorted(f"{root}/{n}" for n in (os.listdir(root) if os.path.isdir(root) else []) if re.fullmatch(regex, n))
+        if not found:
+            raise NoiseError(f"noise kind '{kind}' needs {root} ({regex}) from the Debian package '{package}': "
+                             "run tools/installers/install_audio_tools.sh")
+        files += found
+    return files
 
 
 def _unit_rms(x: np.ndarray, kind: str) -> np.ndarray:
@@ -275,7 +333,51 @@ def _layered(kind: str, max_gap_s: float) -> Callable[[np.random.Generator, int,
     return generate
 
 
+def _loop(clip: np.ndarray, n: int, start: int, fade: int) -> np.ndarray:
+    """``n`` samples of ``clip`` from ``start``, looped with raised-cosine crossfades of ``fade`` samples."""
+    fade = min(fade, clip.size // 4)
+    if start + n <= clip.size:
+        return clip[start : start + n]
+    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
+    body = clip[: clip.size - fade].copy()  # one period: the tail fades into the head
+    body[:fade] = clip[:fade] * ramp + clip[clip.size - fade :] * ramp[::-1]
+    reps = int(np.ceil((start % body.size + n) / body.size))
+    return np.tile(body, reps)[start % body.size : start % body.size + n]
+
+
+def ambience(kind: str) -> Callable[[np.random.Generator, int, NoiseContext], np.ndarray]:
+    """One recording of a test_ambient kind (files drawn uniformly) from a random start, looped if short."""
+    def generate(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+        files = recorded_files(kind)
+        clip = _clip(files[int(rng.integers(len(files)))], ctx.sample_rate)
+        return _loop(clip, n, int(rng.integers(clip.size)), int(LOOP_FADE_S * ctx.sample_rate))
+
+    generate.__name__ = kind
+    return generate
+
+
+def colored(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
+    """Stationary Gaussian noise under a random smooth log-spectral envelope, drawn per call: a tilt of
+    -6..+3 dB/octave around 1 kHz (flat below 100 Hz) plus 1-4 Gaussian peaks or dips (+-3..15 dB,
+    0.3-2 octaves wide)."""
+    size = next_fast_len(n, real=True)
+    freqs = np.fft.rfftfreq(size, d=1.0 / ctx.sample_rate)
+    octaves = np.log2(np.maximum(freqs, 100.0) / 1000.0)
+    envelope_db = rng.uniform(-6.0, 3.0) * octaves
+    top = np.log2(0.45 * ctx.sample_rate / 1000.0)
+    for _ in range(int(rng.integers(1, 5))):
+        centre, width = rng.uniform(np.log2(0.1), top), rng.uniform(0.3, 2.0)
+        gain = rng.choice([-1.0, 1.0], p=[0.3, 0.7]) * rng.uniform(3.0, 15.0)
+        envelope_db += gain * np.exp(-0.5 * ((octaves - centre) / (width / 2.355)) ** 2)
+    envelope_db = np.maximum(envelope_db, envelope_db.max() - 50.0)
+    spectrum = np.fft.rfft(rng.standard_normal(size)) * 10 ** (envelope_db / 20)
+    spectrum[0] = 0.0
+    return np.fft.irfft(spectrum, size)[:n].astype(np.float32)
+
+
 NOISE_KINDS: Dict[str, Callable[[np.random.Generator, int, NoiseContext], np.ndarray]] = {
+    **{kind: ambience(kind) for kind in AMBIENT_KINDS},
+    "colored": colored,
     "alerts": alerts,
     "babble": babble,
     "battle": _layered("battle", 0.3),
