@@ -26,4 +26,4 @@ $SUDO apt-get update -qq
 # python3.X-dev for a Debian interpreter; an interpreter built elsewhere (pyenv, conda) ships its headers.
 pkgs=(build-essential)
 [ -f "$include/Python.h" ] || pkgs+=("python${version}-dev")
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${pkgs[@]}"
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -o DPkg::Lock::Timeout=900 -y -qq "${pkgs[@]}"

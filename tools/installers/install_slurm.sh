@@ -12,5 +12,5 @@ if $have_all; then
 fi
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends slurm-wlm munge
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -o DPkg::Lock::Timeout=900 -y -qq --no-install-recommends slurm-wlm munge
 echo "install_slurm.sh: installed $(sinfo --version 2>/dev/null || echo slurm) and munge"
