@@ -5,6 +5,7 @@ seed. Filters come from ``scipy.signal``.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -25,8 +26,12 @@ def lowpass(x: np.ndarray, cutoff: float, sample_rate: int) -> np.ndarray:
     and backward, so it is steep and has no delay (input and target stay aligned)."""
     if cutoff >= sample_rate / 2:
         return x
-    sos = ellip(8, 0.1, 80, cutoff, btype="low", fs=sample_rate, output="sos")
-    return sosfiltfilt(sos, x).astype(np.float32)
+    return sosfiltfilt(_elliptic(float(cutoff), int(sample_rate)), x).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def _elliptic(cutoff: float, sample_rate: int) -> np.ndarray:
+    return ellip(8, 0.1, 80, cutoff, btype="low", fs=sample_rate, output="sos")
 
 
 def stationary_noise(n: int, rng: np.random.Generator, sample_rate: int, anchors: int = 10,
