@@ -25,8 +25,8 @@ from mal.asr.error_rate import total
 from mal.asr.scoring import DecodingCost, transcribe_and_score, write_asr_scores
 from mal.asr.transcripts import read_transcripts
 from mal.io.scp import read_scp
-from mal.io.yaml_strict import load_yaml
 from mal.progress import progress
+from mal.yaml_strict import load_yaml
 
 
 def get_parser() -> argparse.ArgumentParser:

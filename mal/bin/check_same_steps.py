@@ -12,7 +12,8 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from mal.io.yaml_strict import load_yaml, yaml_error_line
+from mal.train.overrides import apply_override
+from mal.yaml_strict import load_yaml, yaml_error_line
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -28,8 +29,6 @@ def get_parser() -> argparse.ArgumentParser:
 
 def max_steps_of(path: str, overrides: Sequence[str] = ()) -> Optional[int]:
     """``train.max_steps`` of a training YAML with ``overrides`` applied (None when it is not set)."""
-    from mal.train.config import apply_override
-
     try:
         with open(path, encoding="utf-8") as f:
             given = load_yaml(f) or {}

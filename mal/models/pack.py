@@ -19,8 +19,8 @@ import yaml
 
 from mal.io.atomic import atomic_path
 from mal.io.paths import PathError, check_file_path, is_same_file
-from mal.io.yaml_strict import load_yaml
 from mal.models.checkpoint import CheckpointError, first_line, load_checkpoint
+from mal.yaml_strict import load_yaml
 
 PathLike = Union[str, os.PathLike]
 

@@ -25,18 +25,15 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 
 import yaml
 
-from mal.io.yaml_strict import load_yaml, yaml_error_line
+from mal.yaml_strict import load_yaml, yaml_error_line
 from mal.losses import CRITERION_KEYS, LOSSES, loss_class
 from mal.models import MODELS, model_class
 from mal.models.pretrained import model_spec
 from mal.registry import Registry
 from mal.train.optim import AMP_DTYPES, OPTIMIZERS, SCHEDULERS
+from mal.train.overrides import ConfigError, apply_override, parse_override  # noqa: F401 (re-exported)
 
 PathLike = Union[str, os.PathLike]
-
-
-class ConfigError(ValueError):
-    """An invalid training configuration; the message names the file and the key."""
 
 
 DEFAULTS: Dict[str, Any] = {
@@ -103,53 +100,6 @@ FREE_FORM = {("model", "conf")}
 def _suggest(key: str, valid: Iterable[str]) -> str:
     match = difflib.get_close_matches(key, list(valid), n=1)
     return f" (did you mean '{match[0]}'?)" if match else ""
-
-
-def parse_override(text: str) -> tuple:
-    """``a.b=c`` -> (["a", "b"], value); the value is parsed as YAML (``1e-3``, ``null``, ``[1, 2]``)."""
-    if "=" not in text:
-        raise ConfigError(f"--override {text!r}: expected key.sub=value")
-    key, raw = text.split("=", 1)
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise ConfigError(f"--override {text!r}: empty key component")
-    try:
-        value = load_yaml(raw) if raw.strip() else None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"--override {text!r}: value is not valid YAML: {yaml_error_line(e)}") from None
-    return parts, value
-
-
-def apply_override(config: Dict[str, Any], text: str) -> None:
-    """Set one ``a.b=c`` in place; list items are addressed by index (``criterions.0.weight=2``)."""
-    parts, value = parse_override(text)
-    node: Any = config
-    for depth, part in enumerate(parts[:-1]):
-        where = ".".join(parts[: depth + 1])
-        if isinstance(node, list):
-            node = node[_list_index(part, node, where, text)]
-        elif isinstance(node, dict):
-            if node.get(part) is None:
-                node[part] = {}
-            node = node[part]
-        else:
-            raise ConfigError(f"--override {text!r}: '{where}' is not a section")
-    last = parts[-1]
-    if isinstance(node, list):
-        node[_list_index(last, node, ".".join(parts), text)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise ConfigError(f"--override {text!r}: '{'.'.join(parts[:-1])}' is not a section")
-
-
-def _list_index(part: str, node: list, where: str, text: str) -> int:
-    try:
-        index = int(part)
-        node[index]
-    except (ValueError, IndexError):
-        raise ConfigError(f"--override {text!r}: '{where}' is not an index of a list of {len(node)}") from None
-    return index
 
 
 def _merge(defaults: Dict[str, Any], given: Dict[str, Any], where: str, source: str) -> Dict[str, Any]:
@@ -379,7 +329,7 @@ def load_config(path: PathLike, overrides: Iterable[str] = (), model_from: Optio
             given = load_yaml(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as e:  # a duplicate key too (mal.io.yaml_strict)
+    except yaml.YAMLError as e:  # a duplicate key too (mal.yaml_strict)
         raise ConfigError(f"{path}: not valid YAML: {yaml_error_line(e)}") from None
     if given is not None and not isinstance(given, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level, got {type(given).__name__}")

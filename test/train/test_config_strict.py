@@ -7,7 +7,7 @@ import yaml
 
 from helpers.configs import tiny_config, write_config
 from mal.bin.train import main
-from mal.io.yaml_strict import DuplicateKeyError, load_yaml
+from mal.yaml_strict import DuplicateKeyError, load_yaml
 from mal.train.config import ConfigError, bool_parameters, build_config, load_config
 from mal.models import model_class
 
