@@ -156,6 +156,7 @@ def test_reverberation_reaches_the_stated_share() -> None:
 #: Audit events whose first argument is a path the process opens, lists or globs.
 AUDIT_EVENTS = ("open", "glob.glob", "os.scandir", "os.listdir")
 _RECORDER: List[Optional[List[str]]] = [None]  # audit hooks cannot be removed: one hook, pointed at a list
+_HOOKED = [False]
 
 
 def _audit(event: str, args: tuple) -> None:
@@ -166,9 +167,9 @@ def _audit(event: str, args: tuple) -> None:
 def build_recording_reads(argv: List[str], monkeypatch) -> List[str]:
     """Run make_corpus.main(argv) in this process (caches cleared) and return every path it opens,
     lists or globs (audit hook) and every file soundfile decodes."""
-    if not getattr(build_recording_reads, "hooked", False):
+    if not _HOOKED[0]:
         sys.addaudithook(_audit)
-        build_recording_reads.hooked = True
+        _HOOKED[0] = True
     opened: List[str] = []
     soundfile_init = sf.SoundFile.__init__
 
