@@ -16,6 +16,11 @@ The ONNX columns run the exported offline graph on the whole signal and the stre
 (causal TFMaskNet, BandGainGRU and DEMUCS) with the same blocks; "-" where a form does not exist or onnxruntime is
 not installed (``pip install 'mal[export]'``).
 Prints a Markdown table; the default model's offline CPU RTF is checked against ``--target``.
+Then, for the model ``--block-model`` names (default: mal's default shipped model), a table of
+streaming block sizes (``--blocks``, samples at the model rate) x {PyTorch streamer, the same
+through ``mal.load().stream()``, onnxruntime's streaming form} against its offline RTF, all
+CPU RTF measured in this one process, the cases interleaved round by round (``--blocks ""``
+skips it).
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import inspect
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -124,6 +129,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--peers", default="", help="comma-separated peer names (mal.enhance.peers) to time as well")
     p.add_argument("--default-model", default="tfmask", help="the model whose offline RTF must meet --target")
     p.add_argument("--target", type=float, default=0.02, help="RTF target for the default model")
+    p.add_argument("--blocks", default="64,128,256,512,1024", help="block sizes (samples) of the streaming table; \"\" skips it")
+    p.add_argument("--block-model", help="model of the streaming table: a path or shipped name (default: the default shipped model)")
     return p
 
 
@@ -172,7 +179,77 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"| {fmt(r.streaming_cpu_rtf)} | {fmt(r.streaming_rtf)} | {fmt(r.onnx_offline_cpu_rtf)} "
             f"| {fmt(r.onnx_streaming_cpu_rtf)} | {target} |"
         )
+    blocks = [int(b) for b in args.blocks.split(",") if b]
+    if blocks:
+        print()
+        block_table(args.block_model, wav, blocks, args.repeats)
     return 0 if ok else 1
+
+
+def interleaved_cpu(cases: Dict[str, Callable[[], object]], repeats: int) -> Dict[str, float]:
+    """Best CPU seconds of each case over ``repeats`` rounds, every case once per round (after
+    a warm-up round), so that a change in the machine's load reaches all of them alike."""
+    best = {name: float("inf") for name in cases}
+    for round_ in range(repeats + 1):
+        for name, fn in cases.items():
+            cpu = time.process_time()
+            fn()
+            if round_:
+                best[name] = min(best[name], time.process_time() - cpu)
+    return best
+
+
+def block_table(model_name: Optional[str], wav: np.ndarray, blocks: List[int], repeats: int) -> None:
+    """Streaming CPU RTF per block size: PyTorch streamer, mal.load().stream(), ONNX, vs offline."""
+    import mal
+    from mal.enhance.streaming import stream_blocks
+
+    api = mal.load(model_name, device="cpu", norm_rms=None)
+    model, rate = api.network, api.sample_rate
+    seconds = len(wav) / rate
+
+    def through_api(block: int) -> None:
+        stream = api.stream(rate)
+        for i in range(0, len(wav), block):
+            stream.feed(wav[i : i + block])
+        stream.flush()
+
+    cases: Dict[str, Callable[[], object]] = {"offline": lambda: enhance_chunked(model, wav, norm_rms=None)}
+    for block in blocks:
+        cases[f"torch {block}"] = lambda b=block: stream_blocks(model, wav, b, torch.device("cpu"))
+        cases[f"api {block}"] = lambda b=block: through_api(b)
+    onnx = streaming_onnx_of(model)
+    if onnx is not None:
+        from mal.export.runtime import exported_streamer
+
+        for block in blocks:
+            cases[f"onnx {block}"] = lambda b=block: exported_streamer(onnx).run(wav, b, norm_rms=None)
+    rtf = {name: t / seconds for name, t in interleaved_cpu(cases, repeats).items()}
+    label = model_name or "default shipped model"
+    print(f"Streaming block sizes, {label} ({type(model).__name__}, {sum(p.numel() for p in model.parameters()) / 1e6:.3f} M), "
+          f"1 CPU thread, {seconds:g} s, CPU RTF, best of {repeats} interleaved rounds; offline RTF {rtf['offline']:.4f}")
+    print()
+    print("| block | PyTorch streaming | via mal.load().stream() | ONNX streaming | PyTorch streaming / offline |")
+    print("|---|---:|---:|---:|---:|")
+    for block in blocks:
+        onnx_rtf = f"{rtf[f'onnx {block}']:.4f}" if f"onnx {block}" in rtf else "-"
+        print(f"| {block} ({1000 * block / rate:g} ms) | {rtf[f'torch {block}']:.4f} | {rtf[f'api {block}']:.4f} | {onnx_rtf} "
+              f"| {rtf[f'torch {block}'] / rtf['offline']:.2f} |")
+
+
+def streaming_onnx_of(model: torch.nn.Module) -> Optional[bytes]:
+    """The model's streaming ONNX form (None without onnxruntime or without such a form)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    from mal.export.graphs import UnsupportedForm
+    from mal.export.onnx_export import export_streaming_onnx
+
+    try:
+        return export_streaming_onnx(model)
+    except UnsupportedForm:
+        return None
 
 
 if __name__ == "__main__":

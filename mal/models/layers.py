@@ -44,6 +44,21 @@ class RecurrentBlock(nn.Module):
                 y = self.proj(y)
         return y, state
 
+    def infer(self, x: torch.Tensor, state: RecurrentState = None) -> Tuple[torch.Tensor, RecurrentState]:
+        """``forward`` for inference on a few frames (a streamer's step): the same recurrent op
+        called directly, without the module and autocast overhead; ``forward`` where that differs
+        (training, bidirectional, autocast)."""
+        rnn = self.rnn
+        if self.training or self.proj is not None or torch.is_autocast_enabled(x.device.type):
+            return self.forward(x, state)
+        if state is None:
+            zeros = x.new_zeros(rnn.num_layers, x.shape[0], rnn.hidden_size)
+            state = (zeros, zeros) if isinstance(rnn, nn.LSTM) else zeros
+        if isinstance(rnn, nn.LSTM):
+            y, h, c = torch.lstm(x, state, rnn._flat_weights, rnn.bias, rnn.num_layers, 0.0, False, False, True)
+            return y, (h, c)
+        return torch.gru(x, state, rnn._flat_weights, rnn.bias, rnn.num_layers, 0.0, False, False, True)
+
 
 def conv_valid_length(length: int, depth: int, kernel_size: int, stride: int, resample: int = 1) -> int:
     """Smallest length >= ``length`` that ``depth`` strided convolutions (and their transposes,
@@ -92,6 +107,14 @@ class FreqUpConv(nn.Module):
             raise ValueError(f"FreqUpConv: {f} bins x stride {self.stride} cannot make {self.out_bins} bins")
         y = y.view(b, self.stride, self.out_channels, t, f).permute(0, 2, 3, 4, 1).reshape(b, self.out_channels, t, f * self.stride)
         return y[..., : self.out_bins].contiguous()
+
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` without the module call overhead (a streamer's step); same numbers."""
+        conv = self.conv
+        y = F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding)
+        b, _, t, f = y.shape
+        y = y.view(b, self.stride, self.out_channels, t, f).permute(0, 2, 3, 4, 1).reshape(b, self.out_channels, t, f * self.stride)
+        return y[..., : self.out_bins]
 
 
 def bounded_complex_mask(delta_real: torch.Tensor, delta_imag: torch.Tensor, bound: float) -> Tuple[torch.Tensor, torch.Tensor]:
