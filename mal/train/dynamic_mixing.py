@@ -107,7 +107,7 @@ class NoisePool:
     def _decode(self, key: str) -> np.ndarray:
         noise, _ = read_audio(self.entries[key], self.sample_rate, resample_to_rate=True, key=key)
         as_int = np.round(noise * 32768.0)
-        if np.array_equal(as_int / np.float32(32768.0), noise) and np.abs(as_int).max() <= 32767:
+        if as_int.min() >= -32768 and as_int.max() <= 32767 and np.array_equal(as_int / np.float32(32768.0), noise):
             return as_int.astype(np.int16)  # exact: a PCM-16 recording
         return noise
 

@@ -331,7 +331,9 @@ def test_the_clip_cache_decodes_each_clip_once_keeps_pcm16_as_int16_and_draws_th
     lines = []
     for i in range(3):
         path = folder / f"n{i}.wav"
-        sf.write(path, 0.2 * rng.standard_normal(int(SR * (0.5 + i))), SR, subtype="PCM_16")
+        wav = 0.2 * rng.standard_normal(int(SR * (0.5 + i)))
+        wav[i] = -1.0  # -32768: still a PCM-16 value
+        sf.write(path, wav, SR, subtype="PCM_16")
         lines.append(f"n{i} {path}\n")
     (folder / "wav.scp").write_text("".join(lines))
     cached, fresh = NoisePool(folder / "wav.scp", SR, cache=True), NoisePool(folder / "wav.scp", SR)

@@ -70,6 +70,7 @@ class Source:
     skip: Tuple[str, ...] = ()  # path substrings never read (besides SPEECH_WORDS)
     music_kind: str = ""  # defaults to ``music-<package>``
     prefix_folder: bool = False  # name kinds "<folder>-<stem>" (files named by action, folders by thing)
+    kind: str = ""  # one kind for every clip that is not music (files named by number)
 
 
 SOURCES: Dict[str, Source] = {s.package: s for s in (
@@ -92,7 +93,7 @@ SOURCES: Dict[str, Source] = {s.package: s for s in (
            music=("basses", "bassloops", "beats", "drums", "drumsynth", "instruments", "latin", "shapes")),
     Source("minetest-data", ("/usr/share/games/minetest/games/minetest_game",)),
     Source("teeworlds-data", ("/usr/share/games/teeworlds/data/audio",)),
-    Source("bucklespring-data", ("/usr/share/buckle/wav",), music=()),
+    Source("bucklespring-data", ("/usr/share/buckle/wav",), music=(), kind="keyboard"),
     Source("supertuxkart-data", ("/usr/share/games/supertuxkart/data/sfx", "/usr/share/games/supertuxkart/data/music",
                                  "/usr/share/games/supertuxkart/data/library", "/usr/share/games/supertuxkart/data/karts"),
            skip=("Scream",)),
@@ -294,6 +295,8 @@ def kind_of(source: Source, member: str) -> str:
     """The kind a path names: its file stem's words, prefixed by its folder's when generic."""
     if is_music(source, member):
         return source.music_kind or f"music-{source.package.removesuffix('-data').removesuffix('-common')}"
+    if source.kind:
+        return source.kind
     parts = re.split(r"[/!]", member)
     ignore = GENERIC_WORDS | set(_words(source.package)) | {"games", "usr", "share", "sky", "megapack", "globalmods"}
     stem = [w for w in _words(Path(parts[-1]).stem) if w not in ignore][:3]
