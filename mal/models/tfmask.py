@@ -338,7 +338,7 @@ class TFMaskStreamer:
     def feed(self, chunk: torch.Tensor) -> torch.Tensor:
         if self.finished:
             raise RuntimeError("TFMaskStreamer: feed() after flush(); start a new streamer")
-        with torch.inference_mode():
+        with torch.no_grad():
             chunk = chunk.detach().reshape(-1).to(self.window)
             self.input = torch.cat([self.input, chunk])
             self.received += chunk.numel()
@@ -349,7 +349,7 @@ class TFMaskStreamer:
         if self.finished:
             return self.window.new_zeros(0)
         self.finished = True
-        with torch.inference_mode():
+        with torch.no_grad():
             count = max(0, self.received // self.hop + 1 - self.next_frame)  # offline has 1 + T // hop frames
             needed = (count - 1) * self.hop + self.n_fft
             if count > 0 and self.input.numel() < needed:
