@@ -6,7 +6,8 @@ set -euo pipefail
 ./mal.sh \
     --train_set train \
     --valid_set valid \
-    --test_sets "test test_ood test_real" \
+    --test_sets "test test_ood test_real test_ambient test_colored" \
+    --peer_systems "rnnoise nsnet2 dfn3 noisereduce" \
     --train_config conf/warmup.yaml \
     --mal_config conf/mal.yaml \
     --baseline_configs "continued=conf/continued.yaml deep_feature=conf/deep_feature.yaml" \

@@ -17,11 +17,11 @@ done
     --local_data_opts "--data_dir data/full --audio_dir downloads/mini_offline_full --sets train --num_train 6000 --num_noise_clips 80 --num_train_rooms 400" \
     --train_set full/train \
     --valid_set valid \
-    --test_sets "valid test test_ood test_real" \
+    --test_sets "valid test test_ood test_real test_ambient test_colored" \
     --train_config conf/full/warmup.yaml \
     --mal_config conf/full/mal.yaml \
     --baseline_configs "continued=conf/full/continued.yaml mal_seed2=conf/full/mal_seed2.yaml continued_seed2=conf/full/continued_seed2.yaml mal_seed3=conf/full/mal_seed3.yaml continued_seed3=conf/full/continued_seed3.yaml" \
-    --peer_systems "rnnoise nsnet2 noisereduce" \
+    --peer_systems "rnnoise nsnet2 dfn3 noisereduce" \
     --score_metrics pesq_wb,stoi,estoi,sisdr \
     --dnsmos_max_utts 25 \
     --score_asr true --asr_max_utts 50 \
