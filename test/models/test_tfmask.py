@@ -191,3 +191,16 @@ def test_stream_frames_equals_the_offline_frame_pipeline(conf):
     assert got.shape == expected.shape
     assert (got - expected).abs().max() < STREAM_TOLERANCE
     assert (expected - 1).abs().max() > 1e-2  # a mask that is not the identity
+
+
+@pytest.mark.parametrize("n_fft, hop", [(256, 100), (200, 30)])
+def test_streamer_matches_offline_when_the_hop_does_not_divide_n_fft(n_fft, hop):
+    """The streamer's cached window envelope (per block geometry) also holds for a hop that is
+    not a divisor of n_fft, with blocks of every size."""
+    model = causal_model({"n_fft": n_fft, "hop_length": hop, "channels": [4, 8], "rnn_hidden": 16})
+    wav = speech_like(0.7, seed=1)
+    rng = random.Random(1)
+    with torch.no_grad():
+        offline = model(wav[None])[0]
+    for chunks in ([256], [1], [rng.randint(1, 900) for _ in range(100)]):
+        assert (stream(model, wav, chunks) - offline).abs().max() < STREAM_TOLERANCE
