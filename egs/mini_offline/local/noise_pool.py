@@ -118,7 +118,7 @@ class Checks:
     """Thresholds of :func:`check_clip`."""
 
     min_seconds: float = 0.3
-    max_seconds: float = 60.0  # longer clips are cut (music: ``max_music_seconds``)
+    max_seconds: float = 180.0  # longer clips are cut (music: ``max_music_seconds``): whole ambience loops
     max_music_seconds: float = 45.0
     silence_dbfs: float = -60.0  # RMS of the trimmed clip below this: silent
     clipped_share: float = 1e-3  # share of samples in flat-topped runs at the peak
