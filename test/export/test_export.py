@@ -90,11 +90,26 @@ def test_tfmask_offline_graph_takes_any_length(tmp_path):
         np.testing.assert_allclose(out, want, atol=TOLERANCE, rtol=0)
 
 
+@pytest.fixture(scope="module")
+def exported_both(tmp_path_factory):
+    """``get(case)`` -> (folder, model): the case exported once in both forms, with TorchScript."""
+    done = {}
+
+    def get(case: str):
+        if case not in done:
+            folder = tmp_path_factory.mktemp(case)
+            path, model = saved(folder, case)
+            assert main(["--model", str(path), "--out-dir", str(folder), "--torchscript"]) == 0  # both forms
+            done[case] = folder, model
+        return done[case]
+
+    return get
+
+
 @pytest.mark.parametrize("case", ["tfmask_causal", "demucs_causal", "bandgru_causal"])
 @pytest.mark.parametrize("block", [64, 333])
-def test_streaming_onnx_and_torchscript_match_pytorch(tmp_path, case, block):
-    path, model = saved(tmp_path, case)
-    assert main(["--model", str(path), "--out-dir", str(tmp_path), "--torchscript"]) == 0  # both forms
+def test_streaming_onnx_and_torchscript_match_pytorch(exported_both, case, block):
+    tmp_path, model = exported_both(case)
     assert (tmp_path / f"{case}.onnx").is_file()
     x = signal(9000, seed=3, batch=1)[0]
     with torch.no_grad():
@@ -114,11 +129,10 @@ def test_streaming_a_model_without_that_form_is_a_clear_error(tmp_path, capsys):
     assert (tmp_path / "tfmask.onnx").is_file() and not (tmp_path / "tfmask.stream.onnx").exists()
 
 
-def test_metadata_tells_a_runtime_what_it_needs(tmp_path):
+def test_metadata_tells_a_runtime_what_it_needs(exported_both):
     import onnx
 
-    path, model = saved(tmp_path, "tfmask_causal")
-    main(["--model", str(path), "--out-dir", str(tmp_path)])
+    tmp_path, model = exported_both("tfmask_causal")
     meta = {p.key: json.loads(p.value) for p in onnx.load(str(tmp_path / "tfmask_causal.stream.onnx")).metadata_props}
     assert meta["form"] == "streaming" and meta["sample_rate"] == 16000
     assert (meta["n_fft"], meta["hop_length"], meta["window"]) == (model.n_fft, model.hop_length, "sqrt_hann")
