@@ -111,12 +111,16 @@ class Stream:
     def _run(self, x: np.ndarray, last: bool) -> np.ndarray:
         if self.down is not None:
             x = self.down.resample_chunk(x, last=last)
+        scaled = self.gain != 1.0
         with torch.inference_mode():
-            block = torch.from_numpy(np.ascontiguousarray(x * self.gain, dtype=np.float32)).to(self.enhancer.device)
+            block = torch.from_numpy(np.ascontiguousarray(x * self.gain if scaled else x, dtype=np.float32)).to(self.enhancer.device)
             parts = [self.streamer.feed(block)] if len(x) else []
             if last:
                 parts.append(self.streamer.flush())
-        y = torch.cat([p.reshape(-1) for p in parts]).float().cpu().numpy() / self.gain if parts else np.zeros(0, np.float32)
+        out = parts[0] if len(parts) == 1 else torch.cat(parts) if parts else None
+        y = np.zeros(0, np.float32) if out is None else out.reshape(-1).float().cpu().numpy()
+        if scaled:
+            y = y / self.gain
         if self.up is not None:
             y = self.up.resample_chunk(y.astype(np.float32), last=last)
         if last:  # exactly as many samples out as in
