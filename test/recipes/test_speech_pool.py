@@ -117,8 +117,10 @@ def test_split_is_speaker_disjoint_seeded_and_keeps_big_groups_in_train():
     assert a == speech_pool.split_groups(minutes, seed=0)
     assert a != speech_pool.split_groups(minutes, seed=1)
     assert a["big"] == "train"
-    assert sum(s == "valid" for s in a.values()) == 3 and sum(s == "test" for s in a.values()) == 3
-    assert set(speech_pool.split_groups({"x": 1.0, "y": 1.0}).values()) == {"valid", "test"}
+    assert sum(s == "valid" for s in a.values()) == 3 and sum(s == "test" for s in a.values()) == 3  # >= 3 groups
+    wide = speech_pool.split_groups(minutes, seed=0, valid=0.2, test=0.1)  # >= 36 and >= 18 of 180 minutes
+    assert sum(s == "valid" for s in wide.values()) == 12 and sum(s == "test" for s in wide.values()) == 6
+    assert sorted(speech_pool.split_groups({"x": 1.0, "y": 1.0}).values()) == ["train", "valid"]  # one stays
 
 
 def test_speaker_naming_of_the_packages():
@@ -155,7 +157,7 @@ def write_package(root: Path) -> Source:
 
 
 def build(tmp_path: Path, source: Source):
-    return speech_pool.build([source], tmp_path / "cache", tmp_path / "data", valid=0.25, test=0.25,
+    return speech_pool.build([source], tmp_path / "cache", tmp_path / "data", valid=0.25, test=0.25, min_groups=1,
                              log=lambda line: None)
 
 
@@ -184,6 +186,7 @@ def test_build_writes_speaker_disjoint_dirs_and_counts_drops(tmp_path):
     every = set.union(*speakers.values())
     assert every == {"sxx-anna", "sxx-boris", "sxx-reader"}
     assert sum(len(s) for s in speakers.values()) == len(every)  # no speaker in two sets
+    assert all(speakers.values())  # one speaker in each set
 
 
 def test_pool_trains_with_dynamic_mixing_as_it_is(tmp_path):
@@ -209,7 +212,7 @@ def test_second_run_is_a_no_op(tmp_path):
     assert {n: [u.utt_id for u in r] for n, r in second.sets.items()} == {n: [u.utt_id for u in r] for n, r in first.sets.items()}
     assert {p: p.stat().st_mtime_ns for p in files} == stamps
     changed = speech_pool.build(  # other checks: extracted again
-        [source], tmp_path / "cache", tmp_path / "data", Checks(min_snr_db=10.0), valid=0.25, test=0.25, log=lambda _: None)
+        [source], tmp_path / "cache", tmp_path / "data", Checks(min_snr_db=10.0), valid=0.25, test=0.25, min_groups=1, log=lambda _: None)
     assert changed.extracted == ["fake-speech"]
 
 

@@ -26,8 +26,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache", default=str(speech_pool.DEFAULT_CACHE), help="where the extracted utterances are kept")
     parser.add_argument("--packages", default=",".join(speech_pool.SOURCES), help="comma-separated source packages")
     parser.add_argument("--seed", type=int, default=0, help="seed of the speaker split and of the joining")
-    parser.add_argument("--valid-share", type=float, default=0.1, help="share of the speaker groups held out for valid")
-    parser.add_argument("--test-share", type=float, default=0.1, help="share of the speaker groups held out for test")
+    parser.add_argument("--valid-share", type=float, default=0.05,
+                        help="share of the minutes held out for valid (whole speaker groups, at least 3)")
+    parser.add_argument("--test-share", type=float, default=0.05,
+                        help="share of the minutes held out for test (whole speaker groups, at least 3)")
     parser.add_argument("--max-heldout-minutes", type=float, default=20.0,
                         help="a speaker group with more minutes always trains")
     return parser

@@ -382,18 +382,20 @@ def _write_tsv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object
 
 # ---------------------------------------------------------------- speaker split and data dirs
 
-def split_groups(minutes: Dict[str, float], seed: int = 0, valid: float = 0.1, test: float = 0.1,
-                 max_heldout_minutes: float = 20.0) -> Dict[str, str]:
+def split_groups(minutes: Dict[str, float], seed: int = 0, valid: float = 0.05, test: float = 0.05,
+                 max_heldout_minutes: float = 20.0, min_groups: int = 3) -> Dict[str, str]:
     """Split group -> set. Groups over ``max_heldout_minutes`` train; the others, in a seeded order,
-    give ``valid`` and ``test`` their shares of the group count (at least one each when two or more)."""
-    small = sorted((g for g, m in minutes.items() if m <= max_heldout_minutes),
+    go to valid until it holds ``valid`` of all the minutes and ``min_groups`` groups, then to test
+    likewise; the rest train."""
+    order = sorted((g for g, m in minutes.items() if m <= max_heldout_minutes),
                    key=lambda g: hashlib.sha1(f"{seed}:{g}".encode()).hexdigest())
-    n_valid = max(1, round(valid * len(minutes))) if len(small) >= 2 and valid > 0 else 0
-    n_test = max(1, round(test * len(minutes))) if len(small) >= 2 and test > 0 else 0
-    n_valid, n_test = min(n_valid, len(small) // 2), min(n_test, len(small) - min(n_valid, len(small) // 2))
+    total = sum(minutes.values())
     sets = {g: "train" for g in minutes}
-    sets.update({g: "valid" for g in small[:n_valid]})
-    sets.update({g: "test" for g in small[n_valid: n_valid + n_test]})
+    for name, share in (("valid", valid), ("test", test)):
+        held, count = 0.0, 0
+        while share > 0 and len(order) > 1 and (held < share * total or count < min_groups):
+            group = order.pop(0)
+            sets[group], held, count = name, held + minutes[group], count + 1
     return sets
 
 
@@ -409,8 +411,9 @@ def check_no_corpus_speakers(speakers: Iterable[str]) -> None:
         raise ValueError(f"speech pool: speaker '{clash[0]}' is a corpus speaker (test_real/valid/test hold it out)")
 
 
-def write_data_dirs(utterances: Iterable[Utterance], cache: Path, out: Path, seed: int = 0, valid: float = 0.1,
-                    test: float = 0.1, max_heldout_minutes: float = 20.0) -> Dict[str, List[Utterance]]:
+def write_data_dirs(utterances: Iterable[Utterance], cache: Path, out: Path, seed: int = 0, valid: float = 0.05,
+                    test: float = 0.05, max_heldout_minutes: float = 20.0, min_groups: int = 3
+                    ) -> Dict[str, List[Utterance]]:
     """train / valid / test Kaldi dirs: wav.scp = spk1.scp (clean speech), utt2spk, spk2utt, utt2dur,
     utt2num_samples, utt2source; speakers never cross sets."""
     rows = sorted(utterances, key=lambda u: u.utt_id)
@@ -418,7 +421,7 @@ def write_data_dirs(utterances: Iterable[Utterance], cache: Path, out: Path, see
     minutes: Dict[str, float] = {}
     for u in rows:
         minutes[u.group] = minutes.get(u.group, 0.0) + u.seconds / 60
-    of_group = split_groups(minutes, seed, valid, test, max_heldout_minutes)
+    of_group = split_groups(minutes, seed, valid, test, max_heldout_minutes, min_groups)
     sets: Dict[str, List[Utterance]] = {name: [u for u in rows if of_group[u.group] == name] for name in SETS}
     speakers = [{u.speaker for u in sets[name]} for name in SETS]
     assert not (speakers[0] & speakers[1] or speakers[0] & speakers[2] or speakers[1] & speakers[2])
@@ -451,7 +454,7 @@ class BuildResult:
 
 
 def build(sources: Sequence[Source], cache: Path, out: Path, checks: Optional[Checks] = None, seed: int = 0,
-          valid: float = 0.1, test: float = 0.1, max_heldout_minutes: float = 20.0,
+          valid: float = 0.05, test: float = 0.05, max_heldout_minutes: float = 20.0, min_groups: int = 3,
           log: Callable[[str], None] = print) -> BuildResult:
     """Extract (or reuse) every installed source and write the three data dirs."""
     checks = checks or Checks()
@@ -466,7 +469,7 @@ def build(sources: Sequence[Source], cache: Path, out: Path, checks: Optional[Ch
         result.drops[source.package] = extraction.drops
         if extraction.fresh:
             result.extracted.append(source.package)
-    result.sets = write_data_dirs(rows, cache, out, seed, valid, test, max_heldout_minutes)
+    result.sets = write_data_dirs(rows, cache, out, seed, valid, test, max_heldout_minutes, min_groups)
     return result
 
 
