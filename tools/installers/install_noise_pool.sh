@@ -8,16 +8,7 @@ set -euo pipefail
 pkgs=(0ad-data megaglest-data openclonk-data widelands-data scorched3d-data boswars-data
       endless-sky-data lugaru-data lmms-common minetest-data teeworlds-data bucklespring-data
       supertuxkart-data)
-need=()
-command -v wvunpack >/dev/null || need+=(wavpack)  # teeworlds ships WavPack (.wv) files
-for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-[ ${#need[@]} -eq 0 ] && { echo "noise pool packages present"; exit 0; }
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-[ -n "$(ls /var/lib/apt/lists/*_Packages* 2>/dev/null)" ] || $SUDO apt-get update -qq
-# one package at a time, biggest first, so that a slow mirror still leaves the others usable
-for p in "${need[@]}"; do
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-        -o DPkg::Lock::Timeout=900 "$p"
-done
+command -v wvunpack >/dev/null || pkgs+=(wavpack)  # teeworlds ships WavPack (.wv) files
+# shellcheck disable=SC1091
+. "$(dirname "$0")/apt_packages.sh"
+install_missing "noise pool packages" "${pkgs[@]}"
