@@ -138,7 +138,8 @@ def _mal_imports(path: Path) -> set:
 def test_loading_runs_one_way():
     """checkpoint is a leaf, pack stands on it alone, and inference never reaches into training."""
     assert _mal_imports(MAL / "models" / "checkpoint.py") <= {"mal", "mal.io.atomic"}
-    assert _mal_imports(MAL / "models" / "pack.py") <= {"mal.io.atomic", "mal.io.paths", "mal.models.checkpoint"}
+    assert _mal_imports(MAL / "yaml_strict.py") <= {"mal"}  # a leaf: strict YAML reading, no torch
+    assert _mal_imports(MAL / "models" / "pack.py") <= {"mal.io.atomic", "mal.io.paths", "mal.models.checkpoint", "mal.yaml_strict"}
     assert not any(m.startswith("mal.train") for m in _mal_imports(MAL / "models" / "pretrained.py"))
     for path in sorted((MAL / "enhance").glob("*.py")) + sorted((MAL / "models").glob("*.py")):
         assert not any(m.startswith("mal.train") for m in _mal_imports(path)), path
