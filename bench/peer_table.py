@@ -3,11 +3,12 @@
 
     python -m bench.peer_table --data egs/mini_offline/data --out /tmp/peer_table \\
         [--sets test,test_ood,test_real,test_ambient,test_colored] [--peers rnnoise,nsnet2,dfn3,noisereduce]
-        [--model NAME] [--dnsmos-utts 25] [--asr-utts 0] [--nj 1]
+        [--model NAME|FILE [--label LABEL]] [--dnsmos-utts 25] [--asr-utts 0] [--nj 1]
 
 Rows: the noisy input, the shipped model (default: mal's default shipped model, enhanced with
 ``mal.load()``'s defaults as ``mal-enhance`` does) and each peer (mal.enhance.peers, one
-thread). Columns, per test set: PESQ-WB, ESTOI and SI-SDR on every utterance, DNSMOS OVRL on the
+thread); ``--model`` also takes a model file (a checkpoint or packed archive, a candidate not
+yet shipped), its row and cache named ``--label``. Columns, per test set: PESQ-WB, ESTOI and SI-SDR on every utterance, DNSMOS OVRL on the
 first ``--dnsmos-utts`` of the sorted wav.scp, and WER (pocketsphinx, set level: total errors /
 total words) where the set has a ``text`` file, on the first ``--asr-utts`` (0: all). A column's
 means are over the utterances every system has a score for (counts under the table). The last
@@ -223,10 +224,10 @@ def build_table(scores: Dict[Tuple[str, str], Scores], sets: Sequence[str], ship
     return table
 
 
-def render(table: Table, shipped: str, missing: Sequence[str], data: Path) -> List[str]:
+def render(table: Table, model: str, missing: Sequence[str], data: Path, shipped: bool = True) -> List[str]:
     head = ["system"] + [f"{s} {TITLES[m]}" for s, m in table.columns]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * len(table.columns)]
-    labels = {NOISY: "noisy", shipped: f"mal {shipped} (shipped)"}
+    labels = {NOISY: "noisy", model: f"mal {model} (shipped)" if shipped else f"mal {model}"}
     for system in table.systems:
         cells = [f"{table.values[(s, m, system)]:.{DIGITS[m]}f}" for s, m in table.columns]
         lines.append(f"| {labels.get(system, system)} | " + " | ".join(cells) + " |")
@@ -238,7 +239,7 @@ def render(table: Table, shipped: str, missing: Sequence[str], data: Path) -> Li
             continue
         se = "" if d.standard_error is None else f" +- {d.standard_error:.{DIGITS[m]}f}"
         cells.append(f"{d.mean:+.{DIGITS[m]}f}{se} ({d.peer})")
-    lines.append("| shipped - best peer | " + " | ".join(cells) + " |")
+    lines.append(f"| {'shipped' if shipped else model} - best peer | " + " | ".join(cells) + " |")
     lines.append("")
     for s in table.sets:
         parts = [f"{TITLES[m]} {table.counts[(s, m)]}" for t, m in table.columns if t == s]
@@ -257,7 +258,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="cache: OUT/<set>/<system>/ (reused on a re-run)")
     p.add_argument("--sets", default=DEFAULT_SETS)
     p.add_argument("--peers", default=DEFAULT_PEERS, help=f"comma-separated, from: {', '.join(peer_names())}")
-    p.add_argument("--model", default=None, help="a shipped model's name (default: the default model)")
+    p.add_argument("--model", default=None, help="a shipped model's name or a model file (default: the default model)")
+    p.add_argument("--label", default=None, help="a model file's row and cache name (default: its folder and file name)")
     p.add_argument("--dnsmos-utts", type=int, default=25, help="DNSMOS OVRL on the first N utterances (0: none)")
     p.add_argument("--asr-utts", type=int, default=0, help="WER on the first N utterances of sets with a text file (0: all)")
     p.add_argument("--nj", type=int, default=1, help="(set, system) jobs run at once")
@@ -267,9 +269,14 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     shipped = args.model or DEFAULT_MODEL
-    if shipped is None or shipped not in SHIPPED_MODELS:
-        print(f"peer_table: --model: no shipped model '{shipped}' (shipped: {', '.join(SHIPPED_MODELS) or 'none'})", file=sys.stderr)
+    model_file = shipped is not None and shipped not in SHIPPED_MODELS and Path(shipped).is_file()
+    if shipped is None or not (model_file or shipped in SHIPPED_MODELS):
+        print(f"peer_table: --model: no shipped model and no file '{shipped}' (shipped: {', '.join(SHIPPED_MODELS) or 'none'})",
+              file=sys.stderr)
         return 1
+    model = shipped
+    if model_file:
+        shipped = args.label or f"{Path(model).parent.name}_{Path(model).stem}"
     peers = [p for p in args.peers.split(",") if p]
     unknown = [p for p in peers if p not in peer_names()]
     if unknown or args.nj < 1 or args.dnsmos_utts < 0 or args.asr_utts < 0:
@@ -280,7 +287,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sets = [s for s in args.sets.split(",") if s]
     present = [s for s in sets if (args.data / s / "wav.scp").is_file()]
     missing = [s for s in sets if s not in present]
-    jobs = {(s, system): Job(args.data / s, args.out / s / system, system, shipped if system == shipped else None,
+    jobs = {(s, system): Job(args.data / s, args.out / s / system, system, model if system == shipped else None,
                              args.dnsmos_utts, args.asr_utts)
             for s in present for system in [NOISY, shipped, *peers]}
     try:
@@ -296,7 +303,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"peer_table: error: {message}", file=sys.stderr)
         return 1
     table = build_table(scores, present, shipped, peers)
-    print("\n".join(render(table, shipped, missing, args.data)))
+    print("\n".join(render(table, shipped, missing, args.data, shipped=not model_file)))
     return 0
 
 

@@ -12,6 +12,7 @@ from mal.models.abs_model import AbsSEModel
 from mal.models.layers import FreqUpConv, RecurrentBlock, bounded_complex_mask
 
 FEATURE_KINDS = ("compressed", "log")
+MASK_KINDS = ("complex", "gain")
 WINDOWS = ("sqrt_hann", "hann")
 ACTIVATION_SLOPE = 0.1  # leaky ReLU: as good as ELU here and several times cheaper on a CPU
 
@@ -122,10 +123,11 @@ class TFMaskNet(STFTMaskModel):
     kernel only looks back when ``causal``), a linear projection and a recurrent layer over
     time (bidirectional unless ``causal``). The decoder mirrors the encoder with sub-pixel
     convolutions that upsample frequency (``up_kernel`` wide; the encoder outputs are added
-    when ``skips``) and predicts a complex mask ``1 + delta`` whose magnitude is softly bounded
-    by ``mask_bound``; its last layer starts at zero, so an untrained model passes the input
-    through unchanged. The masked STFT is inverted with ``torch.istft`` at the input's exact
-    length.
+    when ``skips``) and predicts the mask: with ``mask: complex`` a complex mask ``1 + delta``
+    whose magnitude is softly bounded by ``mask_bound`` (its last layer starts at zero, so an
+    untrained model passes the input through unchanged); with ``mask: gain`` a real gain per
+    bin, ``mask_bound * sigmoid(z)``, which keeps the noisy phase and (bound 1) can only
+    attenuate. The masked STFT is inverted with ``torch.istft`` at the input's exact length.
 
     ``encode`` returns ``[conv 1 .. conv N ([B, C, frames, bins]), recurrent output ([B, H, frames])]``.
 
@@ -153,6 +155,7 @@ class TFMaskNet(STFTMaskModel):
         rnn_layers: int = 1,
         causal: bool = False,
         skips: bool = True,
+        mask: str = "complex",
         mask_bound: float = 2.0,
         sample_rate: int = 16000,
     ):
@@ -163,7 +166,12 @@ class TFMaskNet(STFTMaskModel):
             raise ValueError(f"TFMaskNet: features must be a non-empty subset of {FEATURE_KINDS}, got {features}")
         if not channels or time_kernel < 1 or freq_kernel < 1 or freq_stride < 1:
             raise ValueError(f"TFMaskNet: bad conv geometry channels={channels} kernels=({time_kernel}, {freq_kernel}) stride={freq_stride}")
+        if mask not in MASK_KINDS:
+            raise ValueError(f"TFMaskNet: mask must be one of {MASK_KINDS}, got {mask!r}")
+        if mask_bound <= (1.0 if mask == "complex" else 0.0):
+            raise ValueError(f"TFMaskNet: mask_bound must be > {1 if mask == 'complex' else 0} for a {mask} mask, got {mask_bound}")
         self.sample_rate = sample_rate
+        self.mask_kind = mask
         self._init_stft(n_fft, hop_length, window)
         self.feature_kinds = features
         self.compress_exponent, self.log_floor = compress_exponent, log_floor
@@ -186,7 +194,7 @@ class TFMaskNet(STFTMaskModel):
         self.rnn_out = nn.Linear(rnn_hidden, flat)
         decoder = []
         for i in reversed(range(len(channels))):
-            c_out = widths[i] if i > 0 else 2
+            c_out = widths[i] if i > 0 else (2 if mask == "complex" else 1)
             decoder.append(FreqUpConv(channels[i], c_out, freq_stride, bins[i], up_kernel))
         self.decoder = nn.ModuleList(decoder)
         nn.init.zeros_(self.decoder[-1].conv.weight)
@@ -243,6 +251,9 @@ class TFMaskNet(STFTMaskModel):
             if index < len(self.decoder) - 1:
                 x = F.leaky_relu(x, ACTIVATION_SLOPE)
         x = x.float()  # the mask meets the float32 STFT, also under autocast
+        if self.mask_kind == "gain":
+            gain = torch.sigmoid(x[:, 0]) * self.mask_bound
+            return gain, torch.zeros_like(gain)
         return bounded_complex_mask(x[:, 0], x[:, 1], self.mask_bound)
 
     def stream_frames(self, spec: torch.Tensor, state: Optional[FrameState]) -> Tuple[torch.Tensor, FrameState]:
@@ -270,6 +281,9 @@ class TFMaskNet(STFTMaskModel):
             x = layer.infer(x)
             if index < last:
                 x = F.leaky_relu(x, ACTIVATION_SLOPE, inplace=True)
+        if self.mask_kind == "gain":
+            gain = torch.sigmoid_(x[:, 0]).mul_(self.mask_bound)
+            return torch.complex(gain, torch.zeros_like(gain)), {"conv": new_caches, "rnn": rnn_state}
         return self._stream_mask(torch.complex(x[:, 0], x[:, 1])), {"conv": new_caches, "rnn": rnn_state}
 
     def _stream_features(self, spec: torch.Tensor) -> torch.Tensor:

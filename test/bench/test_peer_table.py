@@ -121,4 +121,19 @@ def test_bad_options_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--peers: unknown nope" in err[0]
     assert peer_table.main(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--model", "nope"]) == 1
-    assert "no shipped model 'nope'" in capsys.readouterr().err
+    assert "no shipped model and no file 'nope'" in capsys.readouterr().err
+
+
+def test_a_model_file_gets_its_own_row_and_cache(data, tmp_path, capsys):
+    """--model FILE --label NAME: a candidate not yet shipped, judged the same way."""
+    from mal.models.shipped import resolve_model
+
+    candidate = tmp_path / "candidate.tar.gz"
+    shutil.copy(resolve_model(None), candidate)
+    out = tmp_path / "out"
+    argv = ["--data", str(data), "--out", str(out), "--sets", "tiny", "--peers", "noisereduce", "--dnsmos-utts", "0",
+            "--model", str(candidate), "--label", "cand"]
+    assert peer_table.main(argv) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert list(rows) == ["system", "noisy", "mal cand", "noisereduce", "cand - best peer"]
+    assert (out / "tiny" / "cand" / "scores" / "intrusive" / "pesq_wb").is_file()

@@ -22,6 +22,7 @@ CASES = {
     "demucs_causal": {"hidden": 4, "depth": 3, "lstm_layers": 1, "causal": True},
     "tfmask": {"n_fft": 256, "hop_length": 64, "channels": [4, 8], "rnn_hidden": 16},
     "tfmask_causal": {"channels": [4, 8], "rnn_hidden": 16, "causal": True, "time_kernel": 2, "rnn_type": "lstm"},
+    "tfmask_gain": {"channels": [4, 8], "rnn_hidden": 16, "causal": True, "mask": "gain", "mask_bound": 1.0},
     "tiny": {"channels": 4},
 }
 
@@ -106,7 +107,7 @@ def exported_both(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("case", ["tfmask_causal", "demucs_causal", "bandgru_causal"])
+@pytest.mark.parametrize("case", ["tfmask_causal", "tfmask_gain", "demucs_causal", "bandgru_causal"])
 @pytest.mark.parametrize("block", [64, 333])
 def test_streaming_onnx_and_torchscript_match_pytorch(exported_both, case, block):
     tmp_path, model = exported_both(case)

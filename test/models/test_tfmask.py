@@ -17,6 +17,7 @@ STREAM_CONFIGS = [
     {"n_fft": 256, "hop_length": 64, "channels": [4, 8], "rnn_hidden": 16},
     {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "rnn_hidden": 16, "time_kernel": 3, "rnn_type": "lstm", "rnn_layers": 2},
     {"channels": [4, 4, 4], "rnn_hidden": 16, "features": ["compressed", "log"], "window": "hann"},
+    {"n_fft": 256, "hop_length": 64, "channels": [4, 8], "rnn_hidden": 16, "mask": "gain", "mask_bound": 1.0},
 ]
 
 
@@ -64,6 +65,30 @@ def test_mask_is_identity_below_one_and_bounded_above():
     r, i = bounded_complex_mask(d[:1], d[1:], 2.0)
     (r + i).sum().backward()
     assert torch.isfinite(d.grad).all()
+
+
+def test_gain_mask_keeps_the_noisy_phase_and_stays_within_its_bound():
+    """``mask: gain``: a real gain per bin in (0, mask_bound), 0.5 * mask_bound untrained."""
+    torch.manual_seed(0)
+    model = TFMaskNet(n_fft=256, hop_length=64, channels=[4, 8], rnn_hidden=16, mask="gain", mask_bound=1.0)
+    complex_model = TFMaskNet(n_fft=256, hop_length=64, channels=[4, 8], rnn_hidden=16)
+    assert model.decoder[-1].conv.out_channels * 2 == complex_model.decoder[-1].conv.out_channels  # one output map
+    noisy, _ = noisy_pair(0.5, seed=2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(noisy[None])[0], 0.5 * noisy, atol=1e-5, rtol=0)
+        randomize_mask_head(model, std=1.0)
+        spec = model.stft(noisy[None])
+        real, imag = model.decode_frames(*_encoded(model, spec))
+    assert (imag == 0).all() and (real >= 0).all() and (real <= 1).all()
+    assert real.std() > 0.05  # the head varies the gain over bins and frames
+    for bad in ({"mask": "polar"}, {"mask": "gain", "mask_bound": 0.0}, {"mask": "complex", "mask_bound": 1.0}):
+        with pytest.raises(ValueError, match="mask"):
+            TFMaskNet(channels=[4], rnn_hidden=8, **bad)
+
+
+def _encoded(model: TFMaskNet, spec: torch.Tensor):
+    outs, bottleneck, _ = model.encode_frames(model.features(spec))
+    return outs, bottleneck
 
 
 def test_model_output_follows_mask_bound():
