@@ -257,54 +257,124 @@ class TFMaskNet(STFTMaskModel):
         return bounded_complex_mask(x[:, 0], x[:, 1], self.mask_bound)
 
     def stream_frames(self, spec: torch.Tensor, state: Optional[FrameState]) -> Tuple[torch.Tensor, FrameState]:
-        """``features`` + ``encode_frames`` + ``decode_frames`` for a streamer's few frames: the
-        same computation in fewer, in-place ops and without the modules' call overhead (which
-        dominate on a 16 ms block); inference only, equal to the offline path to float rounding."""
-        caches = (state or {}).get("conv") or [None] * len(self.encoder)
-        new_caches = []
-        x = self._stream_features(spec)
-        outs = []
-        for conv, cache in zip(self.encoder, caches):
-            x, cache = self._time_context(x, cache)
-            x = F.leaky_relu(F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding), ACTIVATION_SLOPE, inplace=True)
+        """``features`` + ``encode_frames`` + ``decode_frames`` for a streamer's few frames, equal
+        to them to float rounding, inference only. Activations stay channels-last [B, T, F, C]:
+        every convolution is one matrix product on its unfolded input, each layer writes its
+        output straight into the zero-padded input buffer of the next (``_stream_workspace``),
+        and no layout changes between layers. The weights in that layout (``_stream_pack``) are
+        made on the first call (``state`` None) and carried in the state. Returns the complex
+        mask [B, T, bins], or with ``mask: gain`` the real gain (the same product with the STFT)."""
+        state = state or {}
+        pack = state.get("pack") or self._stream_pack()
+        b, t, _ = spec.shape
+        encoder_inputs, decoder_inputs = self._stream_workspace(pack, b, t)
+        self._stream_features(spec, pack, encoder_inputs[0][1])
+        kt, causal_context = self.time_kernel, self.causal and self.time_kernel > 1
+        caches = state.get("conv") or [None] * len(self.encoder)
+        new_caches, outs = [], []
+        for index, (conv, (weight, bias), (buffer, _), cache) in enumerate(zip(self.encoder, pack["encoder"], encoder_inputs, caches)):
+            if causal_context:  # the k - 1 frames before this block's: the cache (zeros at the start)
+                if cache is None:
+                    buffer[:, : kt - 1].zero_()
+                else:
+                    buffer[:, : kt - 1].copy_(cache)
+                cache = buffer[:, t:].clone()
+            y = _matmul_conv(buffer, t, weight, bias, kt, conv.kernel_size[1], conv.stride[1])
+            if index + 1 < len(self.encoder):
+                x = torch._C._nn.leaky_relu(y, ACTIVATION_SLOPE, out=encoder_inputs[index + 1][1])
+            else:
+                x = F.leaky_relu(y, ACTIVATION_SLOPE, inplace=True)
             new_caches.append(cache)
             outs.append(x)
-        b, c, t, f = x.shape
-        y = F.linear(x.permute(0, 2, 1, 3).reshape(b, t, c * f), self.rnn_in.weight, self.rnn_in.bias)
-        y, rnn_state = self.rnn.infer(y, (state or {}).get("rnn"))
-        y = F.leaky_relu(F.linear(y, self.rnn_out.weight, self.rnn_out.bias), ACTIVATION_SLOPE, inplace=True)
-        x = y.view(b, t, c, f).permute(0, 2, 1, 3)
+        _, _, f, c = x.shape
+        y = torch.addmm(pack["rnn_in"][1], x.view(b * t, f * c), pack["rnn_in"][0]).view(b, t, -1)
+        y, rnn_state = self.rnn.infer(y, state.get("rnn"))
+        y = torch.addmm(pack["rnn_out"][1], y.reshape(b * t, -1), pack["rnn_out"][0])
+        x = F.leaky_relu(y, ACTIVATION_SLOPE, inplace=True).view(b, t, f, c)
         last = len(self.decoder) - 1
-        for index, layer in enumerate(self.decoder):
+        for index, (layer, (weight, bias), (buffer, inner)) in enumerate(zip(self.decoder, pack["decoder"], decoder_inputs)):
             if self.skips:
-                x = x + outs[last - index]
-            x = layer.infer(x)
-            if index < last:
-                x = F.leaky_relu(x, ACTIVATION_SLOPE, inplace=True)
-        if self.mask_kind == "gain":
-            gain = torch.sigmoid_(x[:, 0]).mul_(self.mask_bound)
-            return torch.complex(gain, torch.zeros_like(gain)), {"conv": new_caches, "rnn": rnn_state}
-        return self._stream_mask(torch.complex(x[:, 0], x[:, 1])), {"conv": new_caches, "rnn": rnn_state}
-
-    def _stream_features(self, spec: torch.Tensor) -> torch.Tensor:
-        """``features_from`` on a complex STFT [B, frames, bins] in fewer ops."""
-        power = spec.abs().square_().mul_(self.feature_gain**2).add_(1e-8)
-        out = []
-        for kind in self.feature_kinds:
-            if kind == "compressed":
-                out.append(power.pow(0.5 * self.compress_exponent))
+                torch.add(x, outs[last - index], out=inner)
             else:
-                out.append(torch.log(power.sqrt().add_(self.log_floor)))
-        return out[0].unsqueeze(1) if len(out) == 1 else torch.stack(out, dim=1)
+                inner.copy_(x)
+            y = _matmul_conv(buffer, t, weight, bias, 1, layer.conv.kernel_size[1], 1)
+            if index < last:
+                F.leaky_relu(y, ACTIVATION_SLOPE, inplace=True)
+            # sub-pixel: conv channel s * out_channels + c is bin f * stride + s, channel c
+            x = y.view(b, t, -1, layer.out_channels)[:, :, : layer.out_bins]
+        new_state = {"conv": new_caches, "rnn": rnn_state, "pack": pack}
+        if self.mask_kind == "gain":
+            return torch.sigmoid(x[..., 0]).mul_(self.mask_bound), new_state
+        return self._stream_mask(torch.view_as_complex(x)), new_state
 
-    def _stream_mask(self, delta: torch.Tensor) -> torch.Tensor:
-        """``bounded_complex_mask`` on a complex ``delta`` in fewer ops: ``1 + delta`` scaled by
-        ``limited / max(|1 + delta|, 1)`` (exactly 1 where ``|1 + delta| <= 1``)."""
+    def _stream_pack(self) -> Dict[str, Any]:
+        """The weights in ``stream_frames``'s layout: each conv as a [kt * kf * C_in, C_out]
+        matrix (rows in the unfolded input's order), the flat projections permuted to the
+        (bins, channels) order of channels-last features, the complex mask's ``1 +`` in the last
+        bias; the feature constants as tensors; an empty workspace cache."""
+        def conv_matrix(conv: nn.Conv2d) -> Tuple[torch.Tensor, torch.Tensor]:
+            return conv.weight.detach().permute(2, 3, 1, 0).reshape(-1, conv.out_channels).contiguous(), conv.bias.detach()
+
+        c, f = self.encoder[-1].out_channels, self.bins[-1]
+        w_in, w_out = self.rnn_in.weight.detach(), self.rnn_out.weight.detach()
+        decoder = [conv_matrix(layer.conv) for layer in self.decoder]
+        if self.mask_kind == "complex":  # 1 + delta: conv channel s * 2 + 0 is a real part
+            weight, bias = decoder[-1]
+            decoder[-1] = (weight, (bias.view(-1, 2) + bias.new_tensor([1.0, 0.0])).reshape(-1))
+        return {
+            "encoder": [conv_matrix(conv) for conv in self.encoder],
+            "rnn_in": (w_in.view(-1, c, f).permute(2, 1, 0).reshape(f * c, -1).contiguous(), self.rnn_in.bias.detach()),
+            "rnn_out": (
+                w_out.view(c, f, -1).permute(2, 1, 0).reshape(-1, f * c).contiguous(),
+                self.rnn_out.bias.detach().view(c, f).t().reshape(-1).contiguous(),
+            ),
+            "decoder": decoder,
+            "gain2": w_in.new_tensor(self.feature_gain**2),
+            "eps": w_in.new_tensor(1e-8),
+            "workspace": {},
+        }
+
+    def _stream_workspace(self, pack: Dict[str, Any], batch: int, frames: int) -> Tuple[list, list]:
+        """Each conv's input buffer for ``batch`` x ``frames`` frames, channels-last and zero-padded
+        in frequency (and time: the conv's k - 1 frames of context), with a view of its inner
+        part that the layer before writes: ([(buffer, inner)] of the encoder, the same of the
+        decoder). Kept in ``pack`` per shape (and inference mode) for blocks of a few frames."""
+        key = (batch, frames, torch.is_inference_mode_enabled())
+        if key in pack["workspace"]:
+            return pack["workspace"][key]
+        kt = self.time_kernel
+        front = kt - 1 if self.causal else (kt - 1) // 2
+        encoder = []
+        for conv, bins in zip(self.encoder, self.bins):
+            pad = conv.padding[1]
+            buffer = pack["eps"].new_zeros(batch, frames + kt - 1, bins + 2 * pad, conv.in_channels)
+            encoder.append((buffer, buffer[:, front : front + frames, pad : pad + bins]))
+        decoder = []
+        for layer, bins in zip(self.decoder, reversed(self.bins[1:])):
+            pad = layer.conv.padding[1]
+            buffer = pack["eps"].new_zeros(batch, frames, bins + 2 * pad, layer.conv.in_channels)
+            decoder.append((buffer, buffer[:, :, pad : pad + bins]))
+        if frames <= 16:
+            pack["workspace"][key] = (encoder, decoder)
+        return encoder, decoder
+
+    def _stream_features(self, spec: torch.Tensor, pack: Dict[str, Any], out: torch.Tensor) -> None:
+        """``features_from`` on a complex STFT [B, T, bins], written into ``out`` [B, T, bins, kinds]."""
+        parts = torch.view_as_real(spec)
+        power = torch.addcmul(pack["eps"], torch.linalg.vecdot(parts, parts), pack["gain2"])
+        for index, kind in enumerate(self.feature_kinds):
+            if kind == "compressed":
+                torch.pow(power, 0.5 * self.compress_exponent, out=out[..., index])
+            else:
+                torch.log(power.sqrt().add_(self.log_floor), out=out[..., index])
+
+    def _stream_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """``bounded_complex_mask`` on a complex ``mask = 1 + delta`` in fewer ops: scaled by
+        ``limited / max(|mask|, 1)`` (exactly 1 where ``|mask| <= 1``)."""
         bound = self.mask_bound - 1.0
-        mask = delta.add_(1.0)
-        mag = mask.abs()
-        limited = torch.tanh((mag - 1.0).clamp_(min=0.0).div_(bound)).mul_(bound).add_(1.0)
-        return mask.mul_(limited.div_(mag.clamp_(min=1.0)))
+        mag = mask.abs().clamp_(min=1.0)
+        limited = torch.tanh_((mag - 1.0).div_(bound)).mul_(bound).add_(1.0)
+        return mask.mul(limited.div_(mag))
 
     def _time_context(self, x: torch.Tensor, cache: Optional[torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Give a conv with time kernel k its k-1 frames of context: past frames (causal: the
@@ -318,6 +388,18 @@ class TFMaskNet(STFTMaskModel):
             cache = x.new_zeros(x.shape[0], x.shape[1], k - 1, x.shape[3])
         x = torch.cat([cache, x], dim=2)
         return x, x[:, :, -(k - 1) :]
+
+
+def _matmul_conv(x: torch.Tensor, frames: int, weight: torch.Tensor, bias: torch.Tensor, time_kernel: int, kernel: int, stride: int) -> torch.Tensor:
+    """A Conv2d (kernel ``time_kernel`` x ``kernel``, frequency ``stride``, no padding) on a
+    contiguous channels-last [B, frames + time_kernel - 1, F, C] as one matrix product with
+    ``weight`` [time_kernel * kernel * C, C_out]: the input unfolded (one copy), then addmm.
+    Returns [B, frames, F_out, C_out]."""
+    b, _, f, c = x.shape
+    f_out = (f - kernel) // stride + 1
+    s_b, s_t = x.stride(0), x.stride(1)
+    cols = x.as_strided((b, frames, f_out, time_kernel, kernel, c), (s_b, s_t, stride * c, s_t, c, 1))
+    return torch.addmm(bias, cols.reshape(b * frames * f_out, -1), weight).view(b, frames, f_out, -1)
 
 
 class TFMaskStreamer:
@@ -418,4 +500,4 @@ class TFMaskStreamer:
         network's part of a step; it carries the network's state)."""
         spec = torch.fft.rfft(frames * self.window, dim=-1).unsqueeze(0)  # [1, count, bins]
         mask, self.state = self.model.stream_frames(spec, self.state)
-        return torch.fft.irfft(mask.mul_(spec)[0], n=self.n_fft, dim=-1).mul_(self.window)
+        return torch.fft.irfft(spec.mul_(mask)[0], n=self.n_fft, dim=-1).mul_(self.window)
