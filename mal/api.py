@@ -105,6 +105,7 @@ class Stream:
         resampled = self.rate != model_rate
         self.down = soxr.ResampleStream(self.rate, model_rate, 1) if resampled else None
         self.up = soxr.ResampleStream(model_rate, self.rate, 1) if resampled else None
+        self.to_device = enhancer.device.type != "cpu"
         self.received = self.emitted = 0
         self.template: Signal = np.zeros(0, np.float32)  # the last block: flush() answers in its type
 
@@ -113,12 +114,14 @@ class Stream:
             x = self.down.resample_chunk(x, last=last)
         scaled = self.gain != 1.0
         with torch.inference_mode():
-            block = torch.from_numpy(np.ascontiguousarray(x * self.gain if scaled else x, dtype=np.float32)).to(self.enhancer.device)
-            parts = [self.streamer.feed(block)] if len(x) else []
+            block = torch.from_numpy(np.ascontiguousarray(x * self.gain if scaled else x, dtype=np.float32))
+            if self.to_device:
+                block = block.to(self.enhancer.device)
+            out = self.streamer.feed(block) if len(x) else None
             if last:
-                parts.append(self.streamer.flush())
-        out = parts[0] if len(parts) == 1 else torch.cat(parts) if parts else None
-        y = np.zeros(0, np.float32) if out is None else out.reshape(-1).float().cpu().numpy()
+                rest = self.streamer.flush()
+                out = rest if out is None else torch.cat([out, rest])
+        y = np.zeros(0, np.float32) if out is None else out.float().cpu().numpy().reshape(-1)
         if scaled:
             y = y / self.gain
         if self.up is not None:
@@ -126,17 +129,19 @@ class Stream:
         if last:  # exactly as many samples out as in
             y = np.pad(y, (0, max(0, self.received - self.emitted - len(y))))[: self.received - self.emitted]
         self.emitted += len(y)
-        return y.astype(np.float32)
+        return y if y.dtype == np.float32 else y.astype(np.float32)
 
     def feed(self, block: Signal) -> Signal:
         """Process ``block`` ([time]); returns the output samples ready so far (possibly none)."""
         x = to_numpy(block, "block")
         if x.ndim != 1:
             raise ValueError(f"stream blocks are mono [time], got shape {tuple(x.shape)}")
-        check_finite(x, f"block at stream sample {self.received}")
+        if not np.isfinite(x.sum()):  # cheap; the full check names the sample (or finds only an overflow)
+            check_finite(x, f"block at stream sample {self.received}")
         self.received += len(x)
         self.template = block
-        return like(self._run(x, last=False), block)
+        y = self._run(x, last=False)
+        return y if type(block) is np.ndarray and block.dtype == np.float32 else like(y, block)
 
     def flush(self) -> Signal:
         """End of input: the remaining output (same type as the blocks)."""
