@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import inspect
 from abc import abstractmethod
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -260,59 +260,69 @@ class TFMaskNet(STFTMaskModel):
     def stream_frames(self, spec: torch.Tensor, state: Optional[FrameState]) -> Tuple[torch.Tensor, FrameState]:
         """``features`` + ``encode_frames`` + ``decode_frames`` for a streamer's few frames, equal
         to them to float rounding, inference only. Activations stay channels-last [B, T, F, C]:
-        every convolution is one matrix product on its unfolded input, each layer writes its
-        output straight into the zero-padded input buffer of the next (``_stream_workspace``),
-        and no layout changes between layers. The weights in that layout (``_stream_pack``) are
-        made on the first call (``state`` None) and carried in the state. Returns the complex
-        mask [B, T, bins], or with ``mask: gain`` the real gain (the same product with the STFT)."""
+        every convolution is one matrix product on its unfolded input, and each layer writes
+        its output straight into the zero-padded input of the next, all in buffers (and views
+        of them) made once per block shape (``_StreamWorkspace``), so a step is few tensor ops.
+        The weights in that layout (``_stream_pack``) are made on the first call (``state``
+        None) and carried in the state. Returns the complex mask [B, T, bins], or with
+        ``mask: gain`` the real gain (the same product with the STFT); either is a new tensor."""
         state = state or {}
         pack = state.get("pack") or self._stream_pack()
         b, t, _ = spec.shape
-        encoder_inputs, decoder_inputs = self._stream_workspace(pack, b, t)
-        self._stream_features(spec, pack, encoder_inputs[0][1])
-        kt, causal_context = self.time_kernel, self.causal and self.time_kernel > 1
+        key = (b, t, torch.is_inference_mode_enabled())
+        work = pack["workspace"].get(key) or _StreamWorkspace(self, pack, b, t)
+        if t <= 16:
+            pack["workspace"][key] = work
+        parts = torch.view_as_real(spec)
+        power = torch.addcmul(pack["eps"], torch.linalg.vecdot(parts, parts), pack["gain2"])
+        for kind, out in zip(self.feature_kinds, work.features):
+            if kind == "compressed":
+                torch.pow(power, 0.5 * self.compress_exponent, out=out)
+            else:
+                torch.log(power.sqrt().add_(self.log_floor), out=out)
+        kt = self.time_kernel
         caches = state.get("conv") or [None] * len(self.encoder)
-        new_caches, outs = [], []
-        for index, (conv, (weight, bias), (buffer, _), cache) in enumerate(zip(self.encoder, pack["encoder"], encoder_inputs, caches)):
-            if causal_context:  # the k - 1 frames before this block's: the cache (zeros at the start)
+        new_caches = []
+        for (buffer, unfolded, cols, cols_2d, weight, bias, out, out_4d, next_input), cache in zip(work.encoder, caches):
+            if work.causal_context:  # the k - 1 frames before this block's: the cache (zeros at the start)
                 if cache is None:
                     buffer[:, : kt - 1].zero_()
                 else:
                     buffer[:, : kt - 1].copy_(cache)
                 cache = buffer[:, t:].clone()
-            y = _matmul_conv(buffer, t, weight, bias, kt, conv.kernel_size[1], conv.stride[1])
-            if index + 1 < len(self.encoder):
-                x = torch._C._nn.leaky_relu(y, ACTIVATION_SLOPE, out=encoder_inputs[index + 1][1])
-            else:
-                x = F.leaky_relu(y, ACTIVATION_SLOPE, inplace=True)
             new_caches.append(cache)
-            outs.append(x)
-        _, _, f, c = x.shape
-        y = torch.addmm(pack["rnn_in"][1], x.view(b * t, f * c), pack["rnn_in"][0]).view(b, t, -1)
-        y, rnn_state = self.rnn.infer(y, state.get("rnn"))
-        y = torch.addmm(pack["rnn_out"][1], y.reshape(b * t, -1), pack["rnn_out"][0])
-        x = F.leaky_relu(y, ACTIVATION_SLOPE, inplace=True).view(b, t, f, c)
-        last = len(self.decoder) - 1
-        for index, (layer, (weight, bias), (buffer, inner)) in enumerate(zip(self.decoder, pack["decoder"], decoder_inputs)):
-            if self.skips:
-                torch.add(x, outs[last - index], out=inner)
+            cols.copy_(unfolded)
+            torch.addmm(bias, cols_2d, weight, out=out)
+            if next_input is not None:
+                torch._C._nn.leaky_relu(out_4d, ACTIVATION_SLOPE, out=next_input)
+            else:
+                F.leaky_relu(out, ACTIVATION_SLOPE, inplace=True)
+        torch.addmm(pack["rnn_in"][1], work.bottleneck, pack["rnn_in"][0], out=work.rnn_input)
+        y, rnn_state = self.rnn.infer(work.rnn_input.view(b, t, -1), state.get("rnn"))
+        torch.addmm(pack["rnn_out"][1], y.view(b * t, -1), pack["rnn_out"][0], out=work.rnn_output)
+        F.leaky_relu(work.rnn_output, ACTIVATION_SLOPE, inplace=True)
+        x = work.rnn_output_4d
+        last = len(work.decoder) - 1
+        for index, ((unfolded, cols, cols_2d, weight, bias, out, inner, result), skip) in enumerate(zip(work.decoder, work.skips)):
+            if skip is not None:
+                torch.add(x, skip, out=inner)
             else:
                 inner.copy_(x)
-            y = _matmul_conv(buffer, t, weight, bias, 1, layer.conv.kernel_size[1], 1)
+            cols.copy_(unfolded)
+            torch.addmm(bias, cols_2d, weight, out=out)
             if index < last:
-                F.leaky_relu(y, ACTIVATION_SLOPE, inplace=True)
-            # sub-pixel: conv channel s * out_channels + c is bin f * stride + s, channel c
-            x = y.view(b, t, -1, layer.out_channels)[:, :, : layer.out_bins]
+                F.leaky_relu(out, ACTIVATION_SLOPE, inplace=True)
+            x = result
         new_state = {"conv": new_caches, "rnn": rnn_state, "pack": pack}
         if self.mask_kind == "gain":
-            return torch.sigmoid(x[..., 0]).mul_(self.mask_bound), new_state
-        return self._stream_mask(torch.view_as_complex(x)), new_state
+            return torch.sigmoid(work.result[..., 0]).mul_(self.mask_bound), new_state
+        return self._stream_mask(work.mask, pack), new_state
 
     def _stream_pack(self) -> Dict[str, Any]:
         """The weights in ``stream_frames``'s layout: each conv as a [kt * kf * C_in, C_out]
         matrix (rows in the unfolded input's order), the flat projections permuted to the
         (bins, channels) order of channels-last features, the complex mask's ``1 +`` in the last
-        bias; the feature constants as tensors; an empty workspace cache."""
+        bias; constants as tensors; an empty cache of workspaces."""
         def conv_matrix(conv: nn.Conv2d) -> Tuple[torch.Tensor, torch.Tensor]:
             return conv.weight.detach().permute(2, 3, 1, 0).reshape(-1, conv.out_channels).contiguous(), conv.bias.detach()
 
@@ -322,6 +332,7 @@ class TFMaskNet(STFTMaskModel):
         if self.mask_kind == "complex":  # 1 + delta: conv channel s * 2 + 0 is a real part
             weight, bias = decoder[-1]
             decoder[-1] = (weight, (bias.view(-1, 2) + bias.new_tensor([1.0, 0.0])).reshape(-1))
+        bound = self.mask_bound - 1.0
         return {
             "encoder": [conv_matrix(conv) for conv in self.encoder],
             # [H, f * c] passed transposed: each output's weights contiguous, faster for a few frames
@@ -333,49 +344,18 @@ class TFMaskNet(STFTMaskModel):
             "decoder": decoder,
             "gain2": w_in.new_tensor(self.feature_gain**2),
             "eps": w_in.new_tensor(1e-8),
+            "one": w_in.new_tensor(1.0),
+            "bound": w_in.new_tensor(bound),
+            "inv_bound": w_in.new_tensor(1.0 / bound if bound > 0 else 0.0),
+            "neg_inv_bound": w_in.new_tensor(-1.0 / bound if bound > 0 else 0.0),
             "workspace": {},
         }
 
-    def _stream_workspace(self, pack: Dict[str, Any], batch: int, frames: int) -> Tuple[list, list]:
-        """Each conv's input buffer for ``batch`` x ``frames`` frames, channels-last and zero-padded
-        in frequency (and time: the conv's k - 1 frames of context), with a view of its inner
-        part that the layer before writes: ([(buffer, inner)] of the encoder, the same of the
-        decoder). Kept in ``pack`` per shape (and inference mode) for blocks of a few frames."""
-        key = (batch, frames, torch.is_inference_mode_enabled())
-        if key in pack["workspace"]:
-            return pack["workspace"][key]
-        kt = self.time_kernel
-        front = kt - 1 if self.causal else (kt - 1) // 2
-        encoder = []
-        for conv, bins in zip(self.encoder, self.bins):
-            pad = conv.padding[1]
-            buffer = pack["eps"].new_zeros(batch, frames + kt - 1, bins + 2 * pad, conv.in_channels)
-            encoder.append((buffer, buffer[:, front : front + frames, pad : pad + bins]))
-        decoder = []
-        for layer, bins in zip(self.decoder, reversed(self.bins[1:])):
-            pad = layer.conv.padding[1]
-            buffer = pack["eps"].new_zeros(batch, frames, bins + 2 * pad, layer.conv.in_channels)
-            decoder.append((buffer, buffer[:, :, pad : pad + bins]))
-        if frames <= 16:
-            pack["workspace"][key] = (encoder, decoder)
-        return encoder, decoder
-
-    def _stream_features(self, spec: torch.Tensor, pack: Dict[str, Any], out: torch.Tensor) -> None:
-        """``features_from`` on a complex STFT [B, T, bins], written into ``out`` [B, T, bins, kinds]."""
-        parts = torch.view_as_real(spec)
-        power = torch.addcmul(pack["eps"], torch.linalg.vecdot(parts, parts), pack["gain2"])
-        for index, kind in enumerate(self.feature_kinds):
-            if kind == "compressed":
-                torch.pow(power, 0.5 * self.compress_exponent, out=out[..., index])
-            else:
-                torch.log(power.sqrt().add_(self.log_floor), out=out[..., index])
-
-    def _stream_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        """``bounded_complex_mask`` on a complex ``mask = 1 + delta`` in fewer ops: scaled by
-        ``limited / max(|mask|, 1)`` (exactly 1 where ``|mask| <= 1``)."""
-        bound = self.mask_bound - 1.0
+    def _stream_mask(self, mask: torch.Tensor, pack: Dict[str, Any]) -> torch.Tensor:
+        """``bounded_complex_mask`` on a complex ``mask = 1 + delta`` in fewer ops, as a new
+        tensor: scaled by ``limited / max(|mask|, 1)`` (exactly 1 where ``|mask| <= 1``)."""
         mag = mask.abs().clamp_(min=1.0)
-        limited = torch.tanh_((mag - 1.0).div_(bound)).mul_(bound).add_(1.0)
+        limited = torch.addcmul(pack["one"], torch.tanh_(torch.addcmul(pack["neg_inv_bound"], mag, pack["inv_bound"])), pack["bound"])
         return mask.mul(limited.div_(mag))
 
     def _time_context(self, x: torch.Tensor, cache: Optional[torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -392,16 +372,59 @@ class TFMaskNet(STFTMaskModel):
         return x, x[:, :, -(k - 1) :]
 
 
-def _matmul_conv(x: torch.Tensor, frames: int, weight: torch.Tensor, bias: torch.Tensor, time_kernel: int, kernel: int, stride: int) -> torch.Tensor:
-    """A Conv2d (kernel ``time_kernel`` x ``kernel``, frequency ``stride``, no padding) on a
-    contiguous channels-last [B, frames + time_kernel - 1, F, C] as one matrix product with
-    ``weight`` [time_kernel * kernel * C, C_out]: the input unfolded (one copy), then addmm.
-    Returns [B, frames, F_out, C_out]."""
-    b, _, f, c = x.shape
-    f_out = (f - kernel) // stride + 1
-    s_b, s_t = x.stride(0), x.stride(1)
-    cols = x.as_strided((b, frames, f_out, time_kernel, kernel, c), (s_b, s_t, stride * c, s_t, c, 1))
-    return torch.addmm(bias, cols.reshape(b * frames * f_out, -1), weight).view(b, frames, f_out, -1)
+class _StreamWorkspace:
+    """``TFMaskNet.stream_frames``'s buffers for one block shape (batch x frames) and the views
+    of them a step reads and writes, channels-last as ``_stream_pack``'s weights: per conv its
+    input (zero-padded in frequency and by the time context; the layer before writes the
+    inside), that input's unfolded view, the unfolded copy and the output; the bottleneck's
+    input and output; the mask's view of the last output. Zeros outside the written parts
+    stay zero."""
+
+    def __init__(self, model: "TFMaskNet", pack: Dict[str, Any], batch: int, frames: int):
+        kt, zeros = model.time_kernel, pack["eps"].new_zeros
+        front = kt - 1 if model.causal else (kt - 1) // 2  # time context before the block's frames
+        self.causal_context = model.causal and kt > 1
+        inputs = []
+        for conv, bins in zip(model.encoder, model.bins):
+            pad = conv.padding[1]
+            buffer = zeros(batch, frames + kt - 1, bins + 2 * pad, conv.in_channels)
+            inputs.append((buffer, buffer[:, front : front + frames, pad : pad + bins]))
+        self.features = [inputs[0][1][..., index] for index in range(len(model.feature_kinds))]
+        self.encoder, outs = [], []
+        for index, (conv, (weight, bias)) in enumerate(zip(model.encoder, pack["encoder"])):
+            buffer = inputs[index][0]
+            unfolded, cols, out = self._conv(buffer, frames, kt, conv.kernel_size[1], conv.stride[1], conv.out_channels, zeros)
+            next_input = inputs[index + 1][1] if index + 1 < len(inputs) else None
+            self.encoder.append((buffer, unfolded, cols, cols.view(out[0].shape[0], -1), weight, bias, *out, next_input))
+            outs.append(next_input if next_input is not None else out[1])
+        self.bottleneck = self.encoder[-1][6].view(batch * frames, -1)
+        self.rnn_input = zeros(batch * frames, model.rnn_in.out_features)
+        self.rnn_output = zeros(batch * frames, self.bottleneck.shape[1])
+        self.rnn_output_4d = self.rnn_output.view(outs[-1].shape)
+        self.skips = list(reversed(outs)) if model.skips else [None] * len(outs)
+        self.decoder = []
+        for layer, (weight, bias), bins in zip(model.decoder, pack["decoder"], reversed(model.bins[1:])):
+            pad, kernel = layer.conv.padding[1], layer.conv.kernel_size[1]
+            buffer = zeros(batch, frames, bins + 2 * pad, layer.conv.in_channels)
+            unfolded, cols, (out, out_4d) = self._conv(buffer, frames, 1, kernel, 1, layer.conv.out_channels, zeros)
+            # sub-pixel: conv channel s * out_channels + c is bin f * stride + s, channel c
+            result = out_4d.view(batch, frames, -1, layer.out_channels)[:, :, : layer.out_bins]
+            self.decoder.append((unfolded, cols, cols.view(out.shape[0], -1), weight, bias, out, buffer[:, :, pad : pad + bins], result))
+        self.result = self.decoder[-1][-1]
+        self.mask = torch.view_as_complex(self.result) if model.mask_kind == "complex" else None
+
+    @staticmethod
+    def _conv(buffer: torch.Tensor, frames: int, time_kernel: int, kernel: int, stride: int, channels: int, zeros: Callable) -> tuple:
+        """A conv (kernel ``time_kernel`` x ``kernel``, frequency ``stride``, no padding) on
+        ``buffer`` [B, frames + time_kernel - 1, F, C] as one matrix product: the unfolded view
+        [B, frames, F_out, time_kernel, kernel, C], a buffer to copy it to, and the output
+        [B * frames * F_out, channels] with its [B, frames, F_out, channels] view."""
+        b, _, f, c = buffer.shape
+        f_out = (f - kernel) // stride + 1
+        s_b, s_t = buffer.stride(0), buffer.stride(1)
+        unfolded = buffer.as_strided((b, frames, f_out, time_kernel, kernel, c), (s_b, s_t, stride * c, s_t, c, 1))
+        out = zeros(b * frames * f_out, channels)
+        return unfolded, zeros(unfolded.shape), (out, out.view(b, frames, f_out, channels))
 
 
 class TFMaskStreamer:
@@ -425,7 +448,7 @@ class TFMaskStreamer:
         self.pad = self.n_fft // 2  # torch.stft(center=True) pads n_fft // 2 zeros at each end
         self.window = model.window
         self.window_sq = self.window.square()
-        self.input = self.window.new_zeros(self.pad)  # padded signal from frame `next_frame` on
+        self.input = self.window.new_zeros(1, self.pad)  # [1, padded signal from frame `next_frame` on]
         self.received = 0  # input samples so far
         self.next_frame = 0  # first frame not yet enhanced
         self.open = self.window.new_zeros(self.n_fft - self.hop)  # overlap-add sums from padded position next_frame * hop
@@ -440,10 +463,12 @@ class TFMaskStreamer:
         if self.finished:
             raise RuntimeError("TFMaskStreamer: feed() after flush(); start a new streamer")
         with torch.no_grad():
-            chunk = chunk.detach().reshape(-1).to(self.window)
-            self.input = torch.cat([self.input, chunk])
+            if chunk.dtype != self.window.dtype or chunk.device != self.window.device:
+                chunk = chunk.to(self.window)
+            self.input = torch.cat([self.input, chunk.reshape(1, -1)], dim=1)
             self.received += chunk.numel()
-            count = (self.input.numel() - self.n_fft) // self.hop + 1 if self.input.numel() >= self.n_fft else 0
+            length = self.input.shape[1]
+            count = (length - self.n_fft) // self.hop + 1 if length >= self.n_fft else 0
             return self._process(count, final=False)
 
     def flush(self) -> torch.Tensor:
@@ -453,47 +478,48 @@ class TFMaskStreamer:
         with torch.no_grad():
             count = max(0, self.received // self.hop + 1 - self.next_frame)  # offline has 1 + T // hop frames
             needed = (count - 1) * self.hop + self.n_fft
-            if count > 0 and self.input.numel() < needed:
-                self.input = F.pad(self.input, (0, needed - self.input.numel()))
+            if count > 0 and self.input.shape[1] < needed:
+                self.input = F.pad(self.input, (0, needed - self.input.shape[1]))
             return self._process(count, final=True)
 
     def _process(self, count: int, final: bool) -> torch.Tensor:
         """Enhance the next ``count`` frames, overlap-add them and return the samples now final."""
         start = self.next_frame * self.hop  # padded position of the first new frame
         if count > 0:
-            span = (count - 1) * self.hop + self.n_fft
-            lanes, frames_out = self._lanes(count)
-            lanes[count, : self.open.numel()].copy_(self.open)
-            frames = self.input[:span].unfold(0, self.n_fft, self.hop)
+            lanes, frames_out, open_out = self._lanes(count)
+            open_out.copy_(self.open)
+            frames = self.input.unfold(1, self.n_fft, self.hop)  # [1, count (or more at the end), n_fft]
+            if frames.shape[1] != count:
+                frames = frames[:, :count]
             if self._writes_out:
                 self.enhance_frames(frames, out=frames_out)
             else:
-                frames_out.copy_(self.enhance_frames(frames))
+                frames_out.copy_(self.enhance_frames(frames[0]))
             summed = lanes.sum(0)
-            self.input = self.input[count * self.hop :]
+            self.input = self.input[:, count * self.hop :]
             self.next_frame += count
         else:
             summed = self.open
         done = count * self.hop if not final else self.received + self.pad - start  # samples final from `start` on
-        ready, self.open = summed[:done], summed[done:]
+        ready, self.open = summed.split([done, summed.shape[0] - done])
         skip = max(0, self.pad - start)  # padded positions before the signal's first sample
         if done <= skip:
             return self.window.new_zeros(0)
-        out = ready[skip:] / self._envelope(start + skip, start + done)
+        out = (ready[skip:] if skip else ready) / self._envelope(start + skip, start + done)
         self.emitted += out.numel()
         return out
 
-    def _lanes(self, count: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _lanes(self, count: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The overlap-add of ``count`` frames as one sum: zeros [count + 1, span] whose row i
-        holds frame i at offset i * hop (the view returned beside, [count, n_fft], that the
-        synthesis frames are written into) and whose last row the open sums; kept per count
-        (and inference mode) for blocks of a few frames, the zeros around the frames stay."""
+        holds frame i at offset i * hop and whose last row the open sums, with the views the
+        synthesis frames ([1, count, n_fft]) and the open sums are written into; kept per
+        count (and inference mode) for blocks of a few frames, the zeros around stay zero."""
         key = (count, torch.is_inference_mode_enabled())
         if key in self._lane_cache:
             return self._lane_cache[key]
         span = (count - 1) * self.hop + self.n_fft
         lanes = self.window.new_zeros(count + 1, span)
-        found = lanes, lanes.as_strided((count, self.n_fft), (span + self.hop, 1))
+        found = lanes, lanes.as_strided((1, count, self.n_fft), (0, span + self.hop, 1)), lanes[count, : self.n_fft - self.hop]
         if count <= 16:
             self._lane_cache[key] = found
         return found
@@ -522,9 +548,10 @@ class TFMaskStreamer:
         return folded.reshape(span)
 
     def enhance_frames(self, frames: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Raw frames [count, n_fft] -> enhanced, windowed synthesis frames [count, n_fft] (the
-        network's part of a step; it carries the network's state), written into ``out`` if given.
-        A subclass may leave ``out`` out of its signature; the streamer then copies."""
-        spec = torch.fft.rfft(frames * self.window, dim=-1).unsqueeze(0)  # [1, count, bins]
+        """Raw frames [1, count, n_fft] -> enhanced, windowed synthesis frames [1, count, n_fft]
+        (the network's part of a step; it carries the network's state), written into ``out``
+        if given. A subclass may leave ``out`` out of its signature: it then gets and returns
+        [count, n_fft], and the streamer copies."""
+        spec = torch.fft.rfft(frames * self.window, dim=-1)  # [1, count, bins]
         mask, self.state = self.model.stream_frames(spec, self.state)
-        return torch.mul(torch.fft.irfft(spec.mul_(mask)[0], n=self.n_fft, dim=-1), self.window, out=out)
+        return torch.mul(torch.fft.irfft(spec.mul_(mask), n=self.n_fft, dim=-1), self.window, out=out)
