@@ -108,14 +108,6 @@ class FreqUpConv(nn.Module):
         y = y.view(b, self.stride, self.out_channels, t, f).permute(0, 2, 3, 4, 1).reshape(b, self.out_channels, t, f * self.stride)
         return y[..., : self.out_bins].contiguous()
 
-    def infer(self, x: torch.Tensor) -> torch.Tensor:
-        """``forward`` without the module call overhead (a streamer's step); same numbers."""
-        conv = self.conv
-        y = F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding)
-        b, _, t, f = y.shape
-        y = y.view(b, self.stride, self.out_channels, t, f).permute(0, 2, 3, 4, 1).reshape(b, self.out_channels, t, f * self.stride)
-        return y[..., : self.out_bins]
-
 
 def bounded_complex_mask(delta_real: torch.Tensor, delta_imag: torch.Tensor, bound: float) -> Tuple[torch.Tensor, torch.Tensor]:
     """Complex mask ``1 + delta`` with its magnitude softly limited to ``bound``.
