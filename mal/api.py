@@ -121,7 +121,10 @@ class Stream:
             if last:
                 rest = self.streamer.flush()
                 out = rest if out is None else torch.cat([out, rest])
-        y = np.zeros(0, np.float32) if out is None else out.float().cpu().numpy().reshape(-1)
+        if out is None:
+            y = np.zeros(0, np.float32)
+        else:
+            y = (out.float().cpu() if self.to_device or out.dtype != torch.float32 else out).numpy().reshape(-1)
         if scaled:
             y = y / self.gain
         if self.up is not None:
