@@ -299,7 +299,7 @@ class TFMaskNet(STFTMaskModel):
                 F.leaky_relu(out, ACTIVATION_SLOPE, inplace=True)
         torch.addmm(pack["rnn_in"][1], work.bottleneck, pack["rnn_in"][0], out=work.rnn_input)
         y, rnn_state = self.rnn.infer(work.rnn_input.view(b, t, -1), state.get("rnn"))
-        torch.addmm(pack["rnn_out"][1], y.view(b * t, -1), pack["rnn_out"][0], out=work.rnn_output)
+        torch.addmm(pack["rnn_out"][1], y.reshape(b * t, -1), pack["rnn_out"][0], out=work.rnn_output)
         F.leaky_relu(work.rnn_output, ACTIVATION_SLOPE, inplace=True)
         x = work.rnn_output_4d
         last = len(work.decoder) - 1

@@ -145,3 +145,31 @@ def test_a_streamer_fed_in_and_out_of_inference_mode_equals_offline(shipped):
     got = torch.cat(outs)
     assert got.shape == offline.shape
     assert (got - offline).abs().max() < STREAM_TOLERANCE
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [{"skips": False}, {"time_kernel": 2, "up_kernel": 4}, {"causal": False, "time_kernel": 3}, {"mask": "gain", "features": ["log", "compressed"]}],
+    ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()),
+)
+def test_stream_frames_of_a_batch_equals_offline_decoding(conf):
+    """stream_frames' channels-last buffers on a batch of two signals, over steps of 7, 2 and the
+    rest of the frames (one step for a non-causal model), for geometries beside the shipped one."""
+    conf = {"causal": True, **conf}
+    torch.manual_seed(0)
+    model = build_model("tfmask", n_fft=256, hop_length=64, channels=[4, 8], rnn_hidden=16, **conf).eval()
+    torch.nn.init.normal_(model.decoder[-1].conv.weight, std=0.3)  # a mask that is not the identity
+    wav = torch.from_numpy(np.stack([add_noise(harmonic(0.25), 5.0, seed=s) for s in (6, 7)]))
+    with torch.no_grad():
+        spec = model.stft(wav).transpose(1, 2)  # [2, frames, bins]
+        outs, bottleneck, _ = model.encode_frames(model.features(spec.transpose(1, 2)))
+        expected = torch.complex(*model.decode_frames(outs, bottleneck))
+        bounds = [0, 7, 9, spec.shape[1]] if model.causal else [0, spec.shape[1]]
+        masks, state = [], None
+        for lo, hi in zip(bounds, bounds[1:]):
+            mask, state = model.stream_frames(spec[:, lo:hi], state)
+            masks.append(mask)
+    got = torch.cat(masks, dim=1)
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max() < STREAM_TOLERANCE
+    assert (expected - 1).abs().max() > 1e-2
