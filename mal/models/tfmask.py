@@ -293,7 +293,7 @@ class TFMaskNet(STFTMaskModel):
             new_caches.append(cache)
             cols.copy_(unfolded)
             torch.addmm(bias, cols_2d, weight, out=out)
-            if next_input is not None:
+            if next_input is not None:  # F.leaky_relu has no out=; this is the op it calls
                 torch._C._nn.leaky_relu(out_4d, ACTIVATION_SLOPE, out=next_input)
             else:
                 F.leaky_relu(out, ACTIVATION_SLOPE, inplace=True)
@@ -397,7 +397,7 @@ class _StreamWorkspace:
             next_input = inputs[index + 1][1] if index + 1 < len(inputs) else None
             self.encoder.append((buffer, unfolded, cols, cols.view(out[0].shape[0], -1), weight, bias, *out, next_input))
             outs.append(next_input if next_input is not None else out[1])
-        self.bottleneck = self.encoder[-1][6].view(batch * frames, -1)
+        self.bottleneck = outs[-1].view(batch * frames, -1)  # the last conv's output, [B * T, F * C]
         self.rnn_input = zeros(batch * frames, model.rnn_in.out_features)
         self.rnn_output = zeros(batch * frames, self.bottleneck.shape[1])
         self.rnn_output_4d = self.rnn_output.view(outs[-1].shape)
