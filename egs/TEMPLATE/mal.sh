@@ -37,6 +37,7 @@ local_data_opts=        # options passed to local/data.sh
 train_set=train         # training data dir under data/
 valid_set=valid         # validation data dir under data/
 test_sets="test"        # test sets: names under data/ or paths to data dirs of other recipes
+test_max_utts=0         # stages 5-7 use N evenly spaced utterances of each test set (utils/subset_data_dir.sh into exp/<tag>/data; 0: all)
 train_config=conf/warmup.yaml        # warm-up training config
 mal_config=conf/mal.yaml             # Model-as-Loss fine-tuning config (system "mal")
 baseline_configs=                    # more fine-tuning systems: "name=conf.yaml name2=conf2.yaml"
@@ -133,6 +134,18 @@ report_order=(noisy "${peers[@]}" warmup "${all_systems[@]:2}" mal clean)  # pee
 
 data_dir_of() {  # a test set name or path -> its data dir
     case "$1" in */*) echo "$1" ;; *) echo "data/$1" ;; esac
+}
+test_dir_of() {  # a test set name or path -> the data dir stages 5-7 read (its --test_max_utts subset, made on first use)
+    local src sub
+    src=$(data_dir_of "$1")
+    if [ "${test_max_utts}" -eq 0 ]; then echo "${src}"; return; fi
+    sub="${exp}/data/$(set_name_of "$1")"
+    if [ ! -f "${sub}/.subset" ] || [ "$(cat "${sub}/.subset")" != "${test_max_utts} ${src}" ] || [ "${src}/wav.scp" -nt "${sub}/wav.scp" ]; then
+        rm -rf "${sub}"
+        utils/subset_data_dir.sh "${src}" "${test_max_utts}" "${sub}" >&2 || die "could not take ${test_max_utts} utterances of ${src}"
+        echo "${test_max_utts} ${src}" > "${sub}/.subset"
+    fi
+    echo "${sub}"
 }
 set_name_of() {  # a test set name or path -> a name for output dirs (../x/data/test -> x_data_test)
     case "$1" in */*) echo "$1" | sed -e 's:/*$::' -e 's:^\(\.\{1,2\}/\)*::' -e 's:^/*::' -e 's:/:_:g' ;; *) echo "$1" ;; esac
@@ -231,7 +244,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     else enhance_cmd=(${decode_cmd}); enhance_device=cpu; fi
     log "Stage 5: enhancing ${test_sets} with ${all_systems[*]} ${peers[*]}"
     for dset in ${test_sets}; do
-        dir=$(data_dir_of "${dset}"); name=$(set_name_of "${dset}")
+        dir=$(test_dir_of "${dset}"); name=$(set_name_of "${dset}")
         for system in "${all_systems[@]}" "${peers[@]}"; do
             case " ${peer_systems} " in
                 *" ${system} "*)  # external enhancer: CPU only
@@ -260,7 +273,7 @@ fi
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: scoring (${score_metrics}) and report"
     for dset in ${test_sets}; do
-        dir=$(data_dir_of "${dset}"); name=$(set_name_of "${dset}")
+        dir=$(test_dir_of "${dset}"); name=$(set_name_of "${dset}")
         for system in noisy "${all_systems[@]}" "${peers[@]}"; do
             if [ "${system}" = noisy ]; then est="${dir}/wav.scp"; else est="${exp}/enhanced/${name}/${system}/wav.scp"; fi
             [ -f "${est}" ] || die "${system}: ${est} not found (run stage 5)"
@@ -333,7 +346,7 @@ fi
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ] && [ "${self_consistency_passes}" -gt 0 ]; then
     log "Stage 7: self-consistency (${self_consistency_passes} passes) of ${self_consistency_systems}"
     for dset in ${test_sets}; do
-        dir=$(data_dir_of "${dset}"); name=$(set_name_of "${dset}")
+        dir=$(test_dir_of "${dset}"); name=$(set_name_of "${dset}")
         for system in ${self_consistency_systems}; do
             ${train_cmd} "${exp}/log/self_consistency_${name}_${system}.log" \
                 mal-self-consistency --model "${exp}/${system}/model.pth" --wav-scp "${dir}/wav.scp" \

@@ -80,7 +80,8 @@ def recipe_run(tmp_path_factory):
     out = _run(recipe, "--local_data_opts",
                f"--num_train 4 --num_valid 2 --num_test 2 --num_test_ood 2 --num_test_real 2 --audio_dir {audio} "
                "--num_noise_clips 2 --num_train_rooms 2 --sets train,valid,test,test_ood,test_real",
-               *SMALL, "--nj", "1", "--dnsmos_max_utts", "1", "--num_report_utts", "1", "--self_consistency_passes", "1",
+               *SMALL, "--nj", "1", "--test_max_utts", "1", "--dnsmos_metrics", "dnsmos_sig,dnsmos_bak,dnsmos_ovrl",
+               "--dnsmos_max_utts", "1", "--num_report_utts", "1", "--self_consistency_passes", "1",
                "--score_asr", "true", "--asr_test_sets", "test_ood", "--asr_max_utts", "2",
                "--train_args", "train.max_steps=1")  # one optimiser step per system; one job per stage and system
     (recipe / "run.log").write_text(out.stdout + out.stderr)
@@ -100,7 +101,9 @@ def test_every_stage_wrote_its_outputs(recipe_run):
     mal_conf = yaml.safe_load((exp / "mal" / "config.yaml").read_text())
     assert mal_conf["criterions"][0]["conf"]["variant"] == "frozen"
     for dset in SETS:
-        keys = list(read_scp(recipe / "data" / dset / "wav.scp"))
+        # --test_max_utts 1: stages 5-7 read a one-utterance subset of the two-utterance set
+        keys = list(read_scp(exp / "data" / dset / "wav.scp"))
+        assert len(keys) == 1 and set(keys) < set(read_scp(recipe / "data" / dset / "wav.scp"))
         for system in SYSTEMS:
             enhanced = read_scp(exp / "enhanced" / dset / system / "wav.scp")
             assert list(enhanced) == keys
@@ -120,8 +123,8 @@ def test_every_stage_wrote_its_outputs(recipe_run):
     assert rows == ["system", "noisy", "rnnoise", "noisereduce", "warmup", "continued", "deep_feature", "mal", "clean"]
     header = [c.strip() for c in table.splitlines()[[i for i, l in enumerate(table.splitlines()) if l.startswith("|")][0]].split("|")]
     assert "wer" in header and "cer" in header
-    for system in ("clean", "noisy", *SYSTEMS):  # downstream ASR on the first 2 utterances of test_ood
-        assert len(read_scores_dir(exp / "scores" / "test_ood" / system).values["wer"]) == 2
+    for system in ("clean", "noisy", *SYSTEMS):  # downstream ASR on the subset's utterance of test_ood
+        assert len(read_scores_dir(exp / "scores" / "test_ood" / system).values["wer"]) == 1
     assert not (exp / "scores" / "test" / "noisy" / "wer").exists()
     assert (exp / "report" / "index.html").is_file()
     for system in ("warmup", "mal"):
@@ -150,10 +153,10 @@ def test_single_stages_rerun_without_redoing_others(recipe_run):
     wavs = sorted((exp / "enhanced" / "test" / "mal" / "logdir").glob("output.*/wav/*.wav"))
     models = sorted(exp.glob("*/model.pth"))
     before = {p: p.stat().st_mtime_ns for p in wavs + models}
-    out = _run(recipe_run, "--stage", "5", "--stop_stage", "6", *SMALL, "--dnsmos_max_utts", "1", "--nj", "1")  # the fixture's jobs
+    out = _run(recipe_run, "--stage", "5", "--stop_stage", "6", *SMALL, "--test_max_utts", "1", "--nj", "1")  # the fixture's jobs
     assert "Stage 3" not in out.stdout and "Stage 4" not in out.stdout
     assert {p: p.stat().st_mtime_ns for p in wavs + models} == before  # enhancement reused, no retraining
-    assert list(read_scp(exp / "enhanced" / "test" / "mal" / "wav.scp")) == list(read_scp(recipe_run / "data/test/wav.scp"))
+    assert list(read_scp(exp / "enhanced" / "test" / "mal" / "wav.scp")) == list(read_scp(exp / "data/test/wav.scp"))
     assert "## test_ood" in (recipe_run / "RESULTS.md").read_text()
     # Re-running training stages skips finished systems instead of retraining them.
     out = _run(recipe_run, "--stage", "3", "--stop_stage", "4")

@@ -31,6 +31,7 @@
 #        [--audio_dir downloads/mini_offline] [--min_words 5] [--max_words 11]
 #        [--snr_low -5] [--snr_high 20] [--reverb_share 0.25] [--num_noise_clips 30]
 #        [--num_train_rooms 150] [--sets train,valid,test,test_ood,test_real,test_ambient,test_colored]
+#        [--large false]
 set -euo pipefail
 
 num_train=1500       # utterances per set
@@ -52,6 +53,7 @@ reverb_share=0.25    # share of valid/test/test_ood utterances in a simulated ro
 num_noise_clips=30   # dynamic-mixing noise pool: clips per training noise kind
 num_train_rooms=150  # dynamic-mixing room pool
 sets=train,valid,test,test_ood,test_real,test_ambient,test_colored
+large=false          # also build the large training pools of run_large.sh (local/large_data.sh)
 help_message=$(sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//')
 
 # Kaldi semantics: the recipe's utils/ (run.sh's cwd), else the repository's utils/.
@@ -75,3 +77,7 @@ python3 "$(dirname "$0")/make_corpus.py" \
     --min_words "${min_words}" --max_words "${max_words}" \
     --snr_low "${snr_low}" --snr_high "${snr_high}" --reverb_share "${reverb_share}" \
     --num_noise_clips "${num_noise_clips}" --num_train_rooms "${num_train_rooms}" --sets "${sets}"
+
+if [ "${large}" = true ]; then
+    "$(dirname "$0")/large_data.sh" --data_dir "${data_dir}"
+fi
