@@ -7,7 +7,9 @@
   (/usr/share/games/hedgewars/Data/Sounds/voices/<pack>); "Robot" is left out (effect-processed).
 
 Each language or voice pack counts as one speaker. An utterance is 2-5 clips of one speaker,
-silence-trimmed, joined with short pauses; its "sentence" is the list of clip indices.
+high-passed (some ktuberling languages carry a large DC offset and rumble, which a reference must
+not: every enhancer removes it), silence-trimmed, joined with short pauses; its "sentence" is the
+list of clip indices.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import List, Sequence
 
 import numpy as np
+from scipy.signal import butter, sosfiltfilt
 
 from mal.io import AudioError, read_audio
 from speakers import SynthesisError
@@ -35,6 +38,14 @@ PAUSE_SECONDS = 0.2
 #: Trim a clip to where it rises above this fraction of its peak (about -40 dB), plus a margin.
 TRIM_FRACTION = 0.01
 TRIM_MARGIN_SECONDS = 0.05
+#: Zero-phase high-pass (4th-order Butterworth, applied forward and backward) below speech's range.
+HIGHPASS_HZ = 50.0
+
+
+def highpass(wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``wav`` without its DC offset and rumble below HIGHPASS_HZ (zero phase, same length)."""
+    sos = butter(4, HIGHPASS_HZ, btype="highpass", fs=sample_rate, output="sos")
+    return sosfiltfilt(sos, wav - wav.mean()).astype(np.float32)
 
 
 @lru_cache(maxsize=None)
@@ -53,7 +64,7 @@ def _clip(path: str, sample_rate: int) -> np.ndarray:
         wav, _ = read_audio(path, sample_rate, resample_to_rate=True, mono=False, key=Path(path).stem)
     except AudioError as e:
         raise SynthesisError(str(e)) from None
-    wav = wav.mean(axis=1)
+    wav = highpass(wav.mean(axis=1), sample_rate)
     loud = np.flatnonzero(np.abs(wav) > TRIM_FRACTION * max(float(np.abs(wav).max()), 1e-9))
     if loud.size == 0:
         raise SynthesisError(f"{path}: silent clip")
