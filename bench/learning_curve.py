@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import hashlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -85,32 +87,63 @@ def train_run(config: Dict[str, Any], args: argparse.Namespace, run_dir: Path, v
     return exp
 
 
-def evaluate(exp: Path, run_dir: Path, valid_sub: Path, noisy: Dict[str, Dict[str, float]], args: argparse.Namespace) -> List[Dict[str, Any]]:
-    """Score every epoch's model on the valid subset (cached per epoch)."""
+def refresh_subset(valid_dir: Path, valid_sub: Path, count: int) -> str:
+    """(Re)write ``valid_sub`` as ``count`` utterances spread over ``valid_dir`` (only when it
+    changed) and return its fingerprint: a hash of its tables and of the audio files they name,
+    so a rebuilt valid set invalidates every score cached against the old one."""
+    fresh = subset_data_dir(valid_dir, valid_sub.with_name(f".{valid_sub.name}.{os.getpid()}.new"), spread(read_scp(valid_dir / "wav.scp"), count))
+    same = valid_sub.is_dir() and sorted(p.name for p in valid_sub.iterdir()) == sorted(p.name for p in fresh.iterdir()) and all(
+        (valid_sub / p.name).read_bytes() == p.read_bytes() for p in fresh.iterdir())
+    if same:
+        shutil.rmtree(fresh)
+    else:
+        shutil.rmtree(valid_sub, ignore_errors=True)
+        fresh.replace(valid_sub)
+    digest = hashlib.sha256()
+    for table in sorted(valid_sub.iterdir()):
+        digest.update(table.name.encode() + b"\0" + table.read_bytes())
+    for name in ("wav.scp", "spk1.scp"):
+        for key, entry in sorted(read_scp(valid_sub / name).items()):
+            path = Path(entry)
+            digest.update(key.encode() + (path.read_bytes() if path.is_file() else entry.encode()))
+    return digest.hexdigest()[:16]
+
+
+def cached_scores(path: Path, fingerprint: str) -> Optional[Dict[str, Dict[str, float]]]:
+    """Scores cached at ``path`` against the valid subset ``fingerprint`` names (None: absent or stale)."""
+    if not path.is_file():
+        return None
+    cached = json.loads(path.read_text())
+    return cached["scores"] if cached.get("valid") == fingerprint else None
+
+
+def evaluate(exp: Path, run_dir: Path, valid_sub: Path, fingerprint: str, noisy: Dict[str, Dict[str, float]],
+             args: argparse.Namespace) -> List[Dict[str, Any]]:
+    """Score every epoch's model on the valid subset (cached per epoch and valid subset)."""
     keys = sorted(read_scp(valid_sub / "wav.scp"))
     refs = read_scp(valid_sub / "spk1.scp")
     kinds = read_scp(valid_sub / "utt2category") if (valid_sub / "utt2category").is_file() else {}
     points = []
     for row in epoch_rows(exp / "log.csv"):
         cache = run_dir / "scores" / f"epoch{row['epoch']}.json"
-        if cache.is_file():
-            scores = json.loads(cache.read_text())
-        else:
+        scores = cached_scores(cache, fingerprint)
+        if scores is None:
+            enhanced = run_dir / "enhanced" / f"epoch{row['epoch']}"
+            shutil.rmtree(enhanced, ignore_errors=True)  # made from another valid set, or half-written
             enhancer = Enhancer.from_checkpoint(exp / f"epoch{row['epoch']}.pth", device=args.device)
-            estimates = enhance_scp(enhancer, valid_sub / "wav.scp", run_dir / "enhanced" / f"epoch{row['epoch']}", skip_existing=True)
-            scores = per_utterance(estimates, refs, keys)
-            write_json(cache, scores)
+            scores = per_utterance(enhance_scp(enhancer, valid_sub / "wav.scp", enhanced), refs, keys)
+            write_json(cache, {"valid": fingerprint, "scores": scores})
         points.append(dict(row, **summarise(scores, noisy, kinds)))
     return points
 
 
-def noisy_scores(args: argparse.Namespace, valid_sub: Path) -> Dict[str, Dict[str, float]]:
+def noisy_scores(args: argparse.Namespace, valid_sub: Path, fingerprint: str) -> Dict[str, Dict[str, float]]:
     cache = args.out / "noisy.json"
-    if cache.is_file():
-        return json.loads(cache.read_text())
-    keys = sorted(read_scp(valid_sub / "wav.scp"))
-    scores = per_utterance(read_scp(valid_sub / "wav.scp"), read_scp(valid_sub / "spk1.scp"), keys)
-    write_json(cache, scores)
+    scores = cached_scores(cache, fingerprint)
+    if scores is None:
+        keys = sorted(read_scp(valid_sub / "wav.scp"))
+        scores = per_utterance(read_scp(valid_sub / "wav.scp"), read_scp(valid_sub / "spk1.scp"), keys)
+        write_json(cache, {"valid": fingerprint, "scores": scores})
     return scores
 
 
@@ -176,9 +209,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("learning_curve: --steps, --eval-every and --eval-utts must be >= 1", file=sys.stderr)
         return 2
     valid_sub = args.out / "data" / f"valid_{args.eval_utts}"
-    if not (valid_sub / "wav.scp").is_file():
-        subset_data_dir(args.valid_dir, valid_sub, spread(read_scp(args.valid_dir / "wav.scp"), args.eval_utts))
-    noisy = noisy_scores(args, valid_sub)
+    fingerprint = refresh_subset(args.valid_dir, valid_sub, args.eval_utts)
+    noisy = noisy_scores(args, valid_sub, fingerprint)
     if args.compare:
         curves = {}
         for name in [n for n in args.compare.split(",") if n]:
@@ -201,7 +233,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     run_dir = args.out / args.name
     exp = train_run(config, args, run_dir, valid_sub)
-    points = evaluate(exp, run_dir, valid_sub, noisy, args)
+    points = evaluate(exp, run_dir, valid_sub, fingerprint, noisy, args)
     write_json(run_dir / "curve.json", points)
     text = table(args.name, points, noisy)
     with atomic_open(run_dir / "curve.md", "w") as f:

@@ -6,7 +6,9 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from bench.learning_curve import main
 from helpers.tiny_recipe import make_recipe
@@ -63,3 +65,28 @@ def test_a_rerun_reuses_the_run_and_compare_draws_finished_runs(recipe, finished
     assert (recipe / "exp/lc/compare.png").is_file()
     assert main(["--recipe-dir", str(recipe), "--compare", "a,missing", *ARGS]) == 1
     assert "no finished run 'missing'" in capsys.readouterr().err
+
+
+def test_a_rebuilt_valid_set_is_rescored_not_read_from_the_cache(recipe, finished, capsys):
+    """Scores cached against the old valid audio are stale once data/ is rebuilt (same keys and lengths)."""
+    noisy_before = json.loads((recipe / "exp/lc/noisy.json").read_text())
+    epoch_before = json.loads((recipe / "exp/lc/a/scores/epoch2.json").read_text())
+    originals = {}
+    for line in (recipe / "data/train/wav.scp").read_text().splitlines():
+        path = Path(line.split(maxsplit=1)[1])
+        path = path if path.is_absolute() else recipe / path
+        originals[path] = path.read_bytes()
+        wav, rate = sf.read(path, dtype="float32")
+        sf.write(path, wav + 0.3 * np.random.default_rng(0).standard_normal(wav.shape).astype("float32") * wav.std(), rate)
+    try:
+        assert main(["--recipe-dir", str(recipe), "--name", "a", *ARGS]) == 0
+        noisy_after = json.loads((recipe / "exp/lc/noisy.json").read_text())
+        epoch_after = json.loads((recipe / "exp/lc/a/scores/epoch2.json").read_text())
+        assert noisy_after["valid"] != noisy_before["valid"] and epoch_after["valid"] == noisy_after["valid"]
+        key = sorted(noisy_after["scores"])[0]
+        assert noisy_after["scores"][key]["sisdr"] < noisy_before["scores"][key]["sisdr"] - 1.0
+        assert epoch_after["scores"][key]["sisdr"] != epoch_before["scores"][key]["sisdr"]
+        assert capsys.readouterr().out != finished[1]
+    finally:
+        for path, data in originals.items():
+            path.write_bytes(data)
