@@ -161,6 +161,28 @@ def test_real_speech_carries_no_dc_offset_or_rumble() -> None:
     assert max(kept_low) < 0.01, kept_low
 
 
+def test_real_speech_is_freed_of_the_mains_hum_its_speaker_carries() -> None:
+    """ktuberling Galician is recorded over 50 Hz mains hum (peaks 20-28 dB above the spectrum
+    around them at 50 and 100 Hz): a reference with it costs every enhancer that removes it."""
+    rate = 16000
+    galician = real_speech.RealSpeaker("ktuberling", "gl")
+    hum = real_speech.speaker_hum("ktuberling", "gl", rate)
+    assert {50.0, 100.0} <= set(hum)
+    paths = galician.files()[:real_speech.HUM_CLIPS]
+    before = np.concatenate([real_speech._clip(p, rate) for p in paths])
+    after = np.concatenate([real_speech._clip(p, rate, hum) for p in paths])
+    assert real_speech.hum_frequencies(after, rate) == ()
+    assert band_share(after, rate, 100.0) < 0.1 * band_share(before, rate, 100.0)
+    assert np.sum(after.astype(np.float64) ** 2) > 0.85 * np.sum(before.astype(np.float64) ** 2)  # the speech stays
+    assert real_speech.speaker_hum("ktuberling", "de", rate) == ()  # a clean speaker is left alone
+
+
+def band_share(x: np.ndarray, rate: int, centre_hz: float, half_width_hz: float = 2.0) -> float:
+    """Share of the signal's energy within ``half_width_hz`` of ``centre_hz``."""
+    power = np.abs(np.fft.rfft(np.asarray(x, np.float64))) ** 2
+    return float(power[np.abs(np.fft.rfftfreq(len(x), 1 / rate) - centre_hz) <= half_width_hz].sum() / power.sum())
+
+
 def low_share(x: np.ndarray, rate: int, below_hz: float = 40.0) -> float:
     """Share of the signal's energy below ``below_hz``."""
     power = np.abs(np.fft.rfft(x)) ** 2

@@ -21,7 +21,7 @@ SAME_SPEECH_SETS = ("test_ambient", "test_colored")
 #: SNR range (dB) of SAME_SPEECH_SETS, whatever --snr_low/--snr_high say.
 SAME_SPEECH_SNR = (0.0, 20.0)
 #: Bump when a change makes existing corpora stale (their markers then stop matching).
-CORPUS_VERSION = 4
+CORPUS_VERSION = 5
 #: Share of the sentence pool each set draws from (disjoint parts; train takes the rest).
 TEXT_FRACTIONS = {"valid": 0.08, "test": 0.08, "test_ood": 0.08, "train": None}
 #: flite speakers dealt to the in-domain sets; train takes the rest (195 in all).
