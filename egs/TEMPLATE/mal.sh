@@ -157,6 +157,16 @@ run_jobs() {  # run_jobs CMD NJ LOGDIR NAME -- prog args (JOB in args is substit
         || die "${name}: a job failed; see the logs named above (${logdir}/${name}.*.log)"
 }
 
+same_keys() {  # same_keys SCP_A SCP_B: both list the same keys (order aside)
+    cmp -s <(cut -d' ' -f1 "$1" | sort) <(cut -d' ' -f1 "$2" | sort)
+}
+
+done_stamp_matches() {  # done_stamp_matches STAMP TEXT INPUT...: STAMP holds TEXT and is newer than every INPUT
+    [ -f "$1" ] && [ "$(cat "$1")" = "$2" ] || return 1
+    local stamp=$1 input; shift 2
+    for input in "$@"; do [ "${stamp}" -nt "${input}" ] || return 1; done
+}
+
 split_keys() {  # split_keys SCP NJ LOGDIR -> LOGDIR/keys.{1..NJ}.scp; prints the job count
     local scp=$1 jobs=$2 logdir=$3 n
     n=$(wc -l < "${scp}")
@@ -259,6 +269,14 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
             if [ -n "${model}" ] && [ -d "${logdir}" ] && [ "${model}" -nt "${logdir}" ]; then
                 log "${system}: ${model} is newer than its enhanced outputs; enhancing ${name} again"; rm -rf "${logdir}"
             fi
+            # Outputs of the same model, input and options are reused (delete ${out}/.enhanced to redo them).
+            enhanced="${system_args[*]} wav=${dir}/wav.scp"
+            if done_stamp_matches "${out}/.enhanced" "${enhanced}" "${dir}/wav.scp" ${model:+"${model}"} \
+                && [ -f "${out}/wav.scp" ] && same_keys "${out}/wav.scp" "${dir}/wav.scp"; then
+                log "enhance ${name} with ${system}: done already with this model, input and options; reusing ${out}"
+                continue
+            fi
+            rm -f "${out}/.enhanced"
             jobs=$(split_keys "${dir}/wav.scp" "${inference_nj}" "${logdir}")
             log "enhance ${name} with ${system} (${jobs} jobs, logs ${logdir}/enhance.*.log)"
             run_jobs "${system_cmd[*]}" "${jobs}" "${logdir}" enhance -- \
@@ -266,6 +284,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
                 --key-file "${logdir}/keys.JOB.scp" --out-dir "${logdir}/output.JOB" --skip-existing
             for i in $(seq "${jobs}"); do cat "${logdir}/output.${i}/wav.scp"; done | sort > "${out}/wav.scp.tmp"
             mv "${out}/wav.scp.tmp" "${out}/wav.scp"
+            echo "${enhanced}" > "${out}/.enhanced"
         done
     done
 fi
@@ -279,7 +298,13 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
             [ -f "${est}" ] || die "${system}: ${est} not found (run stage 5)"
             out="${exp}/scores/${name}/${system}"
             logdir="${out}/logdir"
-            rm -rf "${logdir}"
+            # Scores of the same outputs with the same options are reused (delete ${out}/.scored to redo them).
+            scored="metrics=${score_metrics} dnsmos=${dnsmos_metrics} dnsmos_max_utts=${dnsmos_max_utts} est=${est} ref=${dir}/spk1.scp"
+            if done_stamp_matches "${out}/.scored" "${scored}" "${est}" "${dir}/spk1.scp"; then
+                log "score ${name}/${system}: scored already with these options; reusing ${out}"
+                continue
+            fi
+            rm -rf "${logdir}" "${out}/.scored"
             jobs=$(split_keys "${est}" "${nj}" "${logdir}")
             log "score ${name}/${system} (${jobs} jobs, logs ${logdir}/score.*.log)"
             run_jobs "${decode_cmd}" "${jobs}" "${logdir}" score -- \
@@ -301,6 +326,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
                 mv "${out}/${metric}.tmp" "${out}/${metric}"
             done
             mal-score --summarize "${out}" > /dev/null
+            echo "${scored}" > "${out}/.scored"
         done
         asr_set=false
         case " ${asr_test_sets:-${test_sets}} " in *" ${dset} "*) asr_set=${score_asr} ;; esac
@@ -317,7 +343,12 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
                 [ -f "${est}" ] || die "${system}: ${est} not found (run stage 5)"
                 out="${exp}/scores/${name}/${system}"
                 logdir="${out}/asr_logdir"
-                rm -rf "${logdir}"; mkdir -p "${logdir}"
+                recognized="recognizer=${asr_recognizer} asr_max_utts=${asr_max_utts} est=${est} text=${dir}/text"
+                if done_stamp_matches "${out}/.recognized" "${recognized}" "${est}" "${dir}/text"; then
+                    log "ASR check ${name}/${system}: done already with these options; reusing ${out}"
+                    continue
+                fi
+                rm -rf "${logdir}" "${out}/.recognized"; mkdir -p "${logdir}"
                 keys="${dir}/wav.scp"  # the same utterances for every system
                 if [ "${asr_max_utts}" -gt 0 ]; then keys="${logdir}/asr_keys.scp"; head -n "${asr_max_utts}" "${dir}/wav.scp" > "${keys}"; fi
                 jobs=$(split_keys "${keys}" "${nj}" "${logdir}")
@@ -332,6 +363,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
                 done
                 grep -h "decoding cost" "${logdir}"/asr.*.log | sed "s|^|    ${system} |" || true
                 mal-score --summarize "${out}" > /dev/null
+                echo "${recognized}" > "${out}/.recognized"
             done
         fi
         # Link the test set's data dir so the report finds the noisy input and the reference.

@@ -26,6 +26,8 @@ TAG = "warmup"
 #: The recipe's first three test sets and two cheapest peers (test_ambient/test_colored are built and
 #: checked in test_mini_offline_data.py, nsnet2/dfn3 in test/enhance/test_peers.py).
 SMALL = ("--test_sets", " ".join(SETS), "--peer_systems", "rnnoise noisereduce")
+#: The fixture's scoring options; a re-run that repeats them reuses its scores.
+SCORING = ("--dnsmos_metrics", "dnsmos_sig,dnsmos_bak,dnsmos_ovrl", "--dnsmos_max_utts", "1")
 #: run.sh calls are killed after this long: far above any honest run (see _run).
 HANG_GUARD_SECONDS = 3600
 
@@ -80,8 +82,7 @@ def recipe_run(tmp_path_factory):
     out = _run(recipe, "--local_data_opts",
                f"--num_train 4 --num_valid 2 --num_test 2 --num_test_ood 2 --num_test_real 2 --audio_dir {audio} "
                "--num_noise_clips 2 --num_train_rooms 2 --sets train,valid,test,test_ood,test_real",
-               *SMALL, "--nj", "1", "--test_max_utts", "1", "--dnsmos_metrics", "dnsmos_sig,dnsmos_bak,dnsmos_ovrl",
-               "--dnsmos_max_utts", "1", "--num_report_utts", "1", "--self_consistency_passes", "1",
+               *SMALL, "--nj", "1", "--test_max_utts", "1", *SCORING, "--num_report_utts", "1", "--self_consistency_passes", "1",
                "--score_asr", "true", "--asr_test_sets", "test_ood", "--asr_max_utts", "2",
                "--train_args", "train.max_steps=1")  # one optimiser step per system; one job per stage and system
     (recipe / "run.log").write_text(out.stdout + out.stderr)
@@ -153,9 +154,18 @@ def test_single_stages_rerun_without_redoing_others(recipe_run):
     wavs = sorted((exp / "enhanced" / "test" / "mal" / "logdir").glob("output.*/wav/*.wav"))
     models = sorted(exp.glob("*/model.pth"))
     before = {p: p.stat().st_mtime_ns for p in wavs + models}
-    out = _run(recipe_run, "--stage", "5", "--stop_stage", "6", *SMALL, "--test_max_utts", "1", "--nj", "1")  # the fixture's jobs
+    out = _run(recipe_run, "--stage", "5", "--stop_stage", "6", *SMALL, *SCORING, "--test_max_utts", "1", "--nj", "1")  # the fixture's jobs
     assert "Stage 3" not in out.stdout and "Stage 4" not in out.stdout
     assert {p: p.stat().st_mtime_ns for p in wavs + models} == before  # enhancement reused, no retraining
+    # finished enhancement and scoring are reused without starting a job (3 sets x 6 systems, + noisy)
+    assert out.stdout.count("done already with this model, input and options; reusing") == 3 * 6
+    assert out.stdout.count("scored already with these options; reusing") == 3 * 7
+    # what lost its stamp is redone, and only that
+    (exp / "scores" / "test" / "mal" / ".scored").unlink()
+    out = _run(recipe_run, "--stage", "6", "--stop_stage", "6", *SMALL, *SCORING, "--test_max_utts", "1", "--nj", "1")
+    scored = [line for line in out.stdout.splitlines() if " score " in line and "jobs, logs" in line]
+    assert len(scored) == 1 and "score test/mal (1 jobs" in scored[0], scored
+    assert (exp / "scores" / "test" / "mal" / ".scored").is_file()
     assert list(read_scp(exp / "enhanced" / "test" / "mal" / "wav.scp")) == list(read_scp(exp / "data/test/wav.scp"))
     assert "## test_ood" in (recipe_run / "RESULTS.md").read_text()
     # Re-running training stages skips finished systems instead of retraining them.
