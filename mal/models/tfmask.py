@@ -127,8 +127,8 @@ class TFMaskNet(STFTMaskModel):
     when ``skips``) and predicts the mask: with ``mask: complex`` a complex mask ``1 + delta``
     whose magnitude is softly bounded by ``mask_bound`` (its last layer starts at zero, so an
     untrained model passes the input through unchanged); with ``mask: gain`` a real gain per
-    bin, ``mask_bound * sigmoid(z)``, which keeps the noisy phase and (bound 1) can only
-    attenuate. The masked STFT is inverted with ``torch.istft`` at the input's exact length.
+    bin, ``mask_floor + (mask_bound - mask_floor) * sigmoid(z)``, which keeps the noisy phase,
+    (bound 1) can only attenuate, and (floor > 0) never attenuates a bin below the floor. The masked STFT is inverted with ``torch.istft`` at the input's exact length.
 
     ``encode`` returns ``[conv 1 .. conv N ([B, C, frames, bins]), recurrent output ([B, H, frames])]``.
 
@@ -158,6 +158,7 @@ class TFMaskNet(STFTMaskModel):
         skips: bool = True,
         mask: str = "complex",
         mask_bound: float = 2.0,
+        mask_floor: float = 0.0,
         sample_rate: int = 16000,
     ):
         super().__init__()
@@ -171,8 +172,11 @@ class TFMaskNet(STFTMaskModel):
             raise ValueError(f"TFMaskNet: mask must be one of {MASK_KINDS}, got {mask!r}")
         if mask_bound <= (1.0 if mask == "complex" else 0.0):
             raise ValueError(f"TFMaskNet: mask_bound must be > {1 if mask == 'complex' else 0} for a {mask} mask, got {mask_bound}")
+        if mask_floor != 0.0 and not (mask == "gain" and 0.0 <= mask_floor < mask_bound):
+            raise ValueError(f"TFMaskNet: mask_floor must be in [0, mask_bound) and only with mask: gain, got {mask_floor} ({mask} mask)")
         self.sample_rate = sample_rate
         self.mask_kind = mask
+        self.mask_floor = float(mask_floor)
         self._init_stft(n_fft, hop_length, window)
         self.feature_kinds = features
         self.compress_exponent, self.log_floor = compress_exponent, log_floor
@@ -253,7 +257,7 @@ class TFMaskNet(STFTMaskModel):
                 x = F.leaky_relu(x, ACTIVATION_SLOPE)
         x = x.float()  # the mask meets the float32 STFT, also under autocast
         if self.mask_kind == "gain":
-            gain = torch.sigmoid(x[:, 0]) * self.mask_bound
+            gain = torch.sigmoid(x[:, 0]) * (self.mask_bound - self.mask_floor) + self.mask_floor
             return gain, torch.zeros_like(gain)
         return bounded_complex_mask(x[:, 0], x[:, 1], self.mask_bound)
 
@@ -315,7 +319,7 @@ class TFMaskNet(STFTMaskModel):
             x = result
         new_state = {"conv": new_caches, "rnn": rnn_state, "pack": pack}
         if self.mask_kind == "gain":
-            return torch.sigmoid(work.result[..., 0]).mul_(self.mask_bound), new_state
+            return torch.sigmoid(work.result[..., 0]).mul_(self.mask_bound - self.mask_floor).add_(self.mask_floor), new_state
         return self._stream_mask(work.mask, pack), new_state
 
     def _stream_pack(self) -> Dict[str, Any]:

@@ -149,7 +149,8 @@ def test_a_streamer_fed_in_and_out_of_inference_mode_equals_offline(shipped):
 
 @pytest.mark.parametrize(
     "conf",
-    [{"skips": False}, {"time_kernel": 2, "up_kernel": 4}, {"causal": False, "time_kernel": 3}, {"mask": "gain", "features": ["log", "compressed"]}],
+    [{"skips": False}, {"time_kernel": 2, "up_kernel": 4}, {"causal": False, "time_kernel": 3}, {"mask": "gain", "features": ["log", "compressed"]},
+     {"mask": "gain", "mask_bound": 1.0, "mask_floor": 0.05}],
     ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()),
 )
 def test_stream_frames_of_a_batch_equals_offline_decoding(conf):

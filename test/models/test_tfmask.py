@@ -81,9 +81,25 @@ def test_gain_mask_keeps_the_noisy_phase_and_stays_within_its_bound():
         real, imag = model.decode_frames(*_encoded(model, spec))
     assert (imag == 0).all() and (real >= 0).all() and (real <= 1).all()
     assert real.std() > 0.05  # the head varies the gain over bins and frames
-    for bad in ({"mask": "polar"}, {"mask": "gain", "mask_bound": 0.0}, {"mask": "complex", "mask_bound": 1.0}):
+    for bad in ({"mask": "polar"}, {"mask": "gain", "mask_bound": 0.0}, {"mask": "complex", "mask_bound": 1.0},
+                {"mask": "gain", "mask_bound": 1.0, "mask_floor": 1.0}, {"mask": "gain", "mask_floor": -0.1}, {"mask_floor": 0.1}):
         with pytest.raises(ValueError, match="mask"):
             TFMaskNet(channels=[4], rnn_hidden=8, **bad)
+
+
+def test_gain_mask_floor_bounds_the_attenuation():
+    """``mask_floor``: a head that mutes every bin leaves them at the floor, not at zero."""
+    torch.manual_seed(0)
+    model = TFMaskNet(n_fft=256, hop_length=64, channels=[4, 8], rnn_hidden=16, mask="gain", mask_bound=1.0, mask_floor=0.1)
+    noisy, _ = noisy_pair(0.5, seed=2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(noisy[None])[0], 0.55 * noisy, atol=1e-5, rtol=0)  # untrained: halfway
+        torch.nn.init.zeros_(model.decoder[-1].conv.weight)
+        torch.nn.init.constant_(model.decoder[-1].conv.bias, -30.0)  # sigmoid -> 0: every bin muted
+        real, _ = model.decode_frames(*_encoded(model, model.stft(noisy[None])))
+        enhanced = model(noisy[None])[0]
+    torch.testing.assert_close(real, torch.full_like(real, 0.1))
+    torch.testing.assert_close(enhanced, 0.1 * noisy, atol=1e-5, rtol=0)
 
 
 def _encoded(model: TFMaskNet, spec: torch.Tensor):
