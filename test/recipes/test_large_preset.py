@@ -26,6 +26,7 @@ def test_configs_load_and_fine_tuning_runs_a_fifth_of_the_warm_up():
         config = load_config(RECIPE / f"conf/large/{name}.yaml", ["model.name=tfmask"])  # the model comes from --init
         steps[name] = config["train"]["max_steps"]
         assert config["dynamic_mixing"] == warmup["dynamic_mixing"], name
+        assert [c for c in config["criterions"] if c["name"] != "mal"] == warmup["criterions"], name  # the warm-up's loss
     assert steps["mal"] == steps["continued"] == warmup["train"]["max_steps"] // 5
 
 
