@@ -128,7 +128,8 @@ class TFMaskNet(STFTMaskModel):
     whose magnitude is softly bounded by ``mask_bound`` (its last layer starts at zero, so an
     untrained model passes the input through unchanged); with ``mask: gain`` a real gain per
     bin, ``mask_floor + (mask_bound - mask_floor) * sigmoid(z)``, which keeps the noisy phase,
-    (bound 1) can only attenuate, and (floor > 0) never attenuates a bin below the floor. The masked STFT is inverted with ``torch.istft`` at the input's exact length.
+    (bound 1) can only attenuate, and (floor > 0) never attenuates a bin below the floor. The
+    masked STFT is inverted with ``torch.istft`` at the input's exact length.
 
     ``encode`` returns ``[conv 1 .. conv N ([B, C, frames, bins]), recurrent output ([B, H, frames])]``.
 
