@@ -194,10 +194,7 @@ class TFMaskNet(STFTMaskModel):
         self.encoder = nn.ModuleList(
             nn.Conv2d(widths[i], widths[i + 1], (time_kernel, freq_kernel), (1, freq_stride), (0, pad)) for i in range(len(channels))
         )
-        flat = channels[-1] * bins[-1]
-        self.rnn_in = nn.Linear(flat, rnn_hidden)
-        self.rnn = RecurrentBlock(rnn_hidden, rnn_hidden, num_layers=rnn_layers, kind=rnn_type, bidirectional=not causal)
-        self.rnn_out = nn.Linear(rnn_hidden, flat)
+        self._build_bottleneck(channels[-1], bins[-1], rnn_type, rnn_hidden, rnn_layers)
         decoder = []
         for i in reversed(range(len(channels))):
             c_out = widths[i] if i > 0 else (2 if mask == "complex" else 1)
@@ -205,6 +202,14 @@ class TFMaskNet(STFTMaskModel):
         self.decoder = nn.ModuleList(decoder)
         nn.init.zeros_(self.decoder[-1].conv.weight)
         nn.init.zeros_(self.decoder[-1].conv.bias)
+
+    def _build_bottleneck(self, channels: int, bins: int, rnn_type: str, rnn_hidden: int, rnn_layers: int) -> None:
+        """The layers between encoder and decoder: the last conv's map flattened per frame, a
+        projection, a recurrent layer over time and a projection back."""
+        flat = channels * bins
+        self.rnn_in = nn.Linear(flat, rnn_hidden)
+        self.rnn = RecurrentBlock(rnn_hidden, rnn_hidden, num_layers=rnn_layers, kind=rnn_type, bidirectional=not self._causal)
+        self.rnn_out = nn.Linear(rnn_hidden, flat)
 
     # --- interface ------------------------------------------------------------------------
 
@@ -242,14 +247,23 @@ class TFMaskNet(STFTMaskModel):
             x = F.leaky_relu(conv(x), ACTIVATION_SLOPE)
             new_caches.append(cache)
             outs.append(x)
+        bottleneck, rnn_state = self._bottleneck_forward(x, (state or {}).get("rnn"))
+        return outs, bottleneck, {"conv": new_caches, "rnn": rnn_state}
+
+    def _bottleneck_forward(self, x: torch.Tensor, state: Any) -> Tuple[torch.Tensor, Any]:
+        """The last conv's map [B, C, frames, bins] -> (bottleneck [B, H, frames], recurrent state)."""
         b, c, t, f = x.shape
-        y, rnn_state = self.rnn(self.rnn_in(x.permute(0, 2, 1, 3).reshape(b, t, c * f)), (state or {}).get("rnn"))
-        return outs, y.transpose(1, 2), {"conv": new_caches, "rnn": rnn_state}
+        y, rnn_state = self.rnn(self.rnn_in(x.permute(0, 2, 1, 3).reshape(b, t, c * f)), state)
+        return y.transpose(1, 2), rnn_state
+
+    def _bottleneck_map(self, bottleneck: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """The bottleneck -> the decoder's input map, of the last conv's ``shape`` [B, C, frames, bins]."""
+        b, c, t, f = shape
+        return F.leaky_relu(self.rnn_out(bottleneck.transpose(1, 2)), ACTIVATION_SLOPE).reshape(b, t, c, f).permute(0, 2, 1, 3).contiguous()
 
     def decode_frames(self, conv_outs: List[torch.Tensor], bottleneck: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Encoder outputs of a block of frames -> mask (real, imag), each [B, frames, bins]."""
-        b, c, t, f = conv_outs[-1].shape
-        x = F.leaky_relu(self.rnn_out(bottleneck.transpose(1, 2)), ACTIVATION_SLOPE).reshape(b, t, c, f).permute(0, 2, 1, 3).contiguous()
+        x = self._bottleneck_map(bottleneck, conv_outs[-1].shape)
         for index, layer in enumerate(self.decoder):
             if self.skips:
                 x = x + conv_outs[len(conv_outs) - 1 - index]

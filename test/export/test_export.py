@@ -24,6 +24,8 @@ CASES = {
     "tfmask_causal": {"channels": [4, 8], "rnn_hidden": 16, "causal": True, "time_kernel": 2, "rnn_type": "lstm"},
     "tfmask_gain": {"channels": [4, 8], "rnn_hidden": 16, "causal": True, "mask": "gain", "mask_bound": 1.0},
     "tiny": {"channels": 4},
+    "dpcrn": {"n_fft": 256, "hop_length": 64, "channels": [4, 8], "hidden": 8, "causal": False},
+    "dpcrn_causal": {"channels": [4, 8], "hidden": 8, "time_kernel": 2, "mask": "gain", "mask_bound": 1.0, "intra": "mix"},
 }
 
 
@@ -107,7 +109,7 @@ def exported_both(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("case", ["tfmask_causal", "tfmask_gain", "demucs_causal", "bandgru_causal"])
+@pytest.mark.parametrize("case", ["tfmask_causal", "tfmask_gain", "demucs_causal", "bandgru_causal", "dpcrn_causal"])
 @pytest.mark.parametrize("block", [64, 333])
 def test_streaming_onnx_and_torchscript_match_pytorch(exported_both, case, block):
     tmp_path, model = exported_both(case)

@@ -20,6 +20,8 @@ SMALL_CONFIGS: List[Tuple[str, Dict]] = [
     ("tfmask", {"channels": [4, 4, 4], "rnn_hidden": 16, "features": ["compressed", "log"], "causal": True}),
     ("bandgru", {"n_fft": 256, "hop_length": 128, "num_bands": 12, "hidden": 16, "rnn_layers": 2, "causal": False}),
     ("bandgru", {"num_bands": 16, "hidden": 16, "rnn_layers": 2, "causal": True}),
+    ("dpcrn", {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "hidden": 8, "causal": False}),
+    ("dpcrn", {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "hidden": 8, "time_kernel": 2, "mask": "gain", "intra": "mix"}),
 ]
 
 
@@ -30,6 +32,7 @@ OVERFIT_CONFIGS: List[Tuple[str, Dict]] = [
     ("tfmask", {"n_fft": 256, "hop_length": 128, "channels": [8, 8], "rnn_hidden": 32}),
     ("tfmask", {"n_fft": 256, "hop_length": 128, "channels": [8, 8], "rnn_hidden": 32, "causal": True}),
     ("bandgru", {"num_bands": 16, "hidden": 32, "rnn_layers": 1}),
+    ("dpcrn", {"n_fft": 256, "hop_length": 128, "channels": [8, 8], "hidden": 16}),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The AbsSEModel contract, checked on small Demucs, TFMaskNet and BandGainGRU configurations."""
+"""The AbsSEModel contract, checked on small Demucs, TFMaskNet, BandGainGRU and DualPathMaskNet configurations."""
 from __future__ import annotations
 
 import pytest
@@ -17,7 +17,7 @@ def make(case, seed: int = 0) -> AbsSEModel:
     torch.manual_seed(seed)
     name, conf = case
     model = build_model(name, **conf).eval()
-    if name in ("tfmask", "bandgru"):
+    if name in ("tfmask", "bandgru", "dpcrn"):
         randomize_mask_head(model, seed=seed)
     return model
 
@@ -47,6 +47,9 @@ def test_encode_lists_layers_with_bottleneck_last(case):
     assert isinstance(feats, list) and len(feats) == layers + 1
     assert all(f.shape[0] == 3 for f in feats)
     bottleneck = feats[-1]
+    if name == "dpcrn":  # the dual-path blocks keep the last conv's map [B, C, frames, bands]
+        assert bottleneck.shape == feats[-2].shape
+        return
     assert bottleneck.dim() == 3  # [B, H, frames]: the recurrent output
     hidden = conf.get("rnn_hidden") if name == "tfmask" else None
     if hidden:

@@ -43,7 +43,8 @@ PAIRS = [("silent", "silent"), ("silent", "speech"), ("speech", "silent"), ("nea
 MODEL_CASES = [(name, {}) for name in sorted(MODEL_REGISTRY)] + SMALL_CONFIGS
 SMALL_MODELS = {"tiny": {"channels": 4}, "demucs": {"hidden": 4, "depth": 2, "lstm_layers": 1},
                 "tfmask": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "rnn_hidden": 16},
-                "bandgru": {"num_bands": 8, "hidden": 16, "rnn_layers": 1, "causal": False}}
+                "bandgru": {"num_bands": 8, "hidden": 16, "rnn_layers": 1, "causal": False},
+                "dpcrn": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "hidden": 8}}
 #: the models MAL is checked with (its loss runs through their encoders): small and causal ones
 MAL_MODELS = [(name, conf) for name, conf in SMALL_MODELS.items()] + [
     ("demucs", {"hidden": 4, "depth": 2, "lstm_layers": 1, "causal": True}),
