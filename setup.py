@@ -25,7 +25,7 @@ EXTRAS = {
     "tensorboard": ["tensorboard"],
     # mal-export --onnx, and running exported models
     "export": ["onnx", "onnxruntime"],
-    "test": ["pytest", "hypothesis"],
+    "test": ["pytest", "pytest-xdist", "hypothesis"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 

@@ -8,7 +8,14 @@ make -C "$root/tools" all slurm chromium
 . "$root/tools/activate_python.sh"
 cd "$root"
 set +e
-python -m pytest -q -p no:cacheprovider test "$@"
+# test files run in parallel, one file to a worker (--dist loadfile: a file's fixtures are built
+# once); MAL_TEST_JOBS=1 runs them one after another, in one process.
+jobs=${MAL_TEST_JOBS:-auto}
+if [ "$jobs" = 1 ]; then
+    python -m pytest -q -p no:cacheprovider test "$@"
+else
+    python -m pytest -q -p no:cacheprovider -n "$jobs" --dist loadfile test "$@"
+fi
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

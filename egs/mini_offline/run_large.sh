@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The large preset: the causal TFMaskNet with a real gain mask, trained on the corpus's speech plus
+# The large preset: the causal dual-path CRN (dpcrn) with a real gain mask, trained on the corpus's speech plus
 # the large real-speech pool (data/train_large) over the corpus's noise plus the large recorded
 # noise and music pool (data/noise_train_large), with the dynamic-mixing augmentations of issue 26;
 # then MAL and the continued warm-up loss from that warm-up for 20% of its steps. Stage 1 builds

@@ -69,3 +69,13 @@ def randomize_mask_head(model: torch.nn.Module, std: float = 0.2, seed: int = 0)
     with torch.no_grad():
         for p in head.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * std)
+
+
+def assert_streams_as_offline(model: torch.nn.Module, x: torch.Tensor, block: int, atol: float = 1e-5) -> None:
+    """Feed ``x`` [T] to ``model.streamer()`` in ``block``-sample chunks, flush: the output equals ``model(x)``."""
+    with torch.no_grad():
+        want = model(x[None])[0]
+    streamer = model.streamer()
+    got = torch.cat([streamer.feed(x[i : i + block]) for i in range(0, len(x), block)] + [streamer.flush()])
+    assert got.shape == x.shape
+    torch.testing.assert_close(got, want, atol=atol, rtol=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers.model_cases import noisy_pair, randomize_mask_head
+from helpers.model_cases import assert_streams_as_offline, noisy_pair, randomize_mask_head
 from mal.models import build_model
 from mal.models.bandgru import BandGainGRU, erb_band_matrix
 
@@ -101,10 +101,4 @@ def test_gains_stay_in_range(bound):
 @pytest.mark.parametrize("block", [1, 100, 333, 4000])
 def test_streamer_equals_offline(block):
     model = make(seed=2)
-    x = noisy_pair(0.6, seed=4)[0]
-    with torch.no_grad():
-        want = model(x[None])[0]
-    streamer = model.streamer()
-    got = torch.cat([streamer.feed(x[i : i + block]) for i in range(0, len(x), block)] + [streamer.flush()])
-    assert got.shape == x.shape
-    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    assert_streams_as_offline(model, noisy_pair(0.6, seed=4)[0], block)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers.model_cases import noisy_pair, randomize_mask_head
+from helpers.model_cases import assert_streams_as_offline, noisy_pair, randomize_mask_head
 from mal.models import build_model
 from mal.models.dualpath import DualPathBlock, DualPathMaskNet
 
@@ -80,13 +80,7 @@ def test_causal_output_ignores_later_input_and_offline_sees_it():
 @pytest.mark.parametrize("mask, intra", [("complex", "gru"), ("gain", "mix")])
 def test_streamer_equals_offline(block, mask, intra):
     model = make(seed=2, mask=mask, intra=intra, time_kernel=2)
-    x = noisy_pair(0.6, seed=4)[0]
-    with torch.no_grad():
-        want = model(x[None])[0]
-    streamer = model.streamer()
-    got = torch.cat([streamer.feed(x[i : i + block]) for i in range(0, len(x), block)] + [streamer.flush()])
-    assert got.shape == x.shape
-    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    assert_streams_as_offline(model, noisy_pair(0.6, seed=4)[0], block)
 
 
 @pytest.mark.parametrize("intra", ["gru", "mix"])
