@@ -33,7 +33,7 @@ class BandMixer(nn.Module):
 class DualPathBlock(nn.Module):
     """One dual-path step over a [B, frames, bands, C] map.
 
-    A bidirectional GRU (``intra: gru``) or a BandMixer (``intra: mix``, several times cheaper)
+    A bidirectional GRU (``intra: gru``) or a BandMixer (``intra: mix``, no sequential steps)
     runs across the bands of each frame (intra), then a GRU runs across the
     frames of each band (inter; one direction when ``causal``); each is followed by a linear
     layer back to C channels and a layer norm over (bands, C) of one frame, and added to its
