@@ -98,8 +98,8 @@ class DualPathMaskNet(TFMaskNet):
         mask_floor: float = 0.0,
         sample_rate: int = 16000,
     ):
-        if hidden < 1 or blocks < 1:
-            raise ValueError(f"DualPathMaskNet: need hidden >= 1 and blocks >= 1, got hidden={hidden}, blocks={blocks}")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (hidden, blocks)) or hidden < 1 or blocks < 1:
+            raise ValueError(f"DualPathMaskNet: need integers hidden >= 1 and blocks >= 1, got hidden={hidden!r}, blocks={blocks!r}")
         if intra not in INTRA_KINDS:
             raise ValueError(f"DualPathMaskNet: intra must be one of {INTRA_KINDS}, got {intra!r}")
         self._intra = intra  # read by _build_bottleneck, which TFMaskNet.__init__ calls

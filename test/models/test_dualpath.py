@@ -26,8 +26,9 @@ def test_defaults_are_causal_and_smaller_than_tfmask():
     default_tfmask = build_model("tfmask", causal=True, rnn_hidden=128)
     assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in default_tfmask.parameters())
     assert not hasattr(model, "rnn_in") and not hasattr(model, "rnn")  # no flattened-frame GRU left unused
-    with pytest.raises(ValueError, match="blocks"):
-        build_model("dpcrn", blocks=0)
+    for blocks in (0, "2"):
+        with pytest.raises(ValueError, match="blocks"):
+            build_model("dpcrn", blocks=blocks)
     with pytest.raises(ValueError, match="intra"):
         build_model("dpcrn", intra="lstm")
 
