@@ -3,7 +3,7 @@
 
     python -m bench.peer_table --data egs/mini_offline/data --out /tmp/peer_table \\
         [--sets test,test_ood,test_real,test_ambient,test_colored] [--peers rnnoise,nsnet2,dfn3,noisereduce]
-        [--model NAME|FILE [--label LABEL]] [--dnsmos-utts 25] [--asr-utts 0] [--nj 1]
+        [--model NAME|FILE [--label LABEL]] [--gap-to dfn3] [--dnsmos-utts 25] [--asr-utts 0] [--nj 1]
 
 Rows: the noisy input, the shipped model (default: mal's default shipped model, enhanced with
 ``mal.load()``'s defaults as ``mal-enhance`` does) and each peer (mal.enhance.peers, one
@@ -14,7 +14,8 @@ total words) where the set has a ``text`` file, on the first ``--asr-utts`` (0: 
 means are over the utterances every system has a score for (counts under the table). The last
 row: shipped model - best peer on that column (the peer with the best mean), the mean of the
 per-utterance differences +- its standard error (WER: the difference of the set-level rates,
-with the linearised standard error of that ratio). Sets without ``wav.scp`` under ``--data`` are
+with the linearised standard error of that ratio); then the same paired difference to one named
+peer on every column (``--gap-to``, default DeepFilterNet3 when it is among the peers). Sets without ``wav.scp`` under ``--data`` are
 listed as missing. Everything is cached under ``OUT/<set>/<system>/`` (``wav/``, ``scores/``,
 ``asr/``): a re-run redoes only what is missing. ``--nj N`` runs N (set, system) jobs at once.
 """
@@ -25,7 +26,7 @@ import math
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -161,7 +162,7 @@ def rate_difference(a: Scores, b: Scores, keys: Sequence[str]) -> Tuple[float, O
 
 @dataclass
 class Difference:
-    """Shipped model - best peer on one set and metric."""
+    """Shipped model - a peer (the best one, or the ``--gap-to`` one) on one set and metric."""
 
     test_set: str
     metric: str
@@ -193,12 +194,15 @@ class Table:
     values: Dict[Tuple[str, str, str], float]  # (set, metric, system) -> column value
     counts: Dict[Tuple[str, str], int]
     differences: Dict[Tuple[str, str], Difference]
+    gap_peer: Optional[str] = None
+    gaps: Dict[Tuple[str, str], Difference] = field(default_factory=dict)
 
 
-def build_table(scores: Dict[Tuple[str, str], Scores], sets: Sequence[str], shipped: str, peers: Sequence[str]) -> Table:
-    """Column values and shipped - best peer differences from every (set, system)'s scores."""
+def build_table(scores: Dict[Tuple[str, str], Scores], sets: Sequence[str], shipped: str, peers: Sequence[str],
+                gap_peer: Optional[str] = None) -> Table:
+    """Column values, shipped - best peer and shipped - ``gap_peer`` differences from every (set, system)'s scores."""
     systems = [NOISY, shipped, *peers]
-    table = Table(list(sets), systems, [], {}, {}, {})
+    table = Table(list(sets), systems, [], {}, {}, {}, gap_peer if gap_peer in peers else None)
     for test_set in sets:
         for metric in METRICS:
             rows = [scores[(test_set, s)] for s in systems]
@@ -211,6 +215,10 @@ def build_table(scores: Dict[Tuple[str, str], Scores], sets: Sequence[str], ship
             table.counts[(test_set, metric)] = len(keys)
             for system, row in zip(systems, rows):
                 table.values[(test_set, metric, system)] = column_value(row, metric, keys)
+            if table.gap_peer is not None:
+                gap = difference(test_set, metric, scores[(test_set, shipped)], table.gap_peer, scores[(test_set, table.gap_peer)])
+                if gap is not None:
+                    table.gaps[(test_set, metric)] = gap
             if not peers:
                 continue
             ranked = [p for p in peers if not math.isnan(table.values[(test_set, metric, p)])]
@@ -231,15 +239,10 @@ def render(table: Table, model: str, missing: Sequence[str], data: Path, shipped
     for system in table.systems:
         cells = [f"{table.values[(s, m, system)]:.{DIGITS[m]}f}" for s, m in table.columns]
         lines.append(f"| {labels.get(system, system)} | " + " | ".join(cells) + " |")
-    cells = []
-    for s, m in table.columns:
-        d = table.differences.get((s, m))
-        if d is None:
-            cells.append("-")
-            continue
-        se = "" if d.standard_error is None else f" +- {d.standard_error:.{DIGITS[m]}f}"
-        cells.append(f"{d.mean:+.{DIGITS[m]}f}{se} ({d.peer})")
-    lines.append(f"| {'shipped' if shipped else model} - best peer | " + " | ".join(cells) + " |")
+    name = "shipped" if shipped else model
+    lines.append(f"| {name} - best peer | " + " | ".join(difference_cells(table.differences, table.columns)) + " |")
+    if table.gap_peer is not None:
+        lines.append(f"| {name} - {table.gap_peer} | " + " | ".join(difference_cells(table.gaps, table.columns, named=False)) + " |")
     lines.append("")
     for s in table.sets:
         parts = [f"{TITLES[m]} {table.counts[(s, m)]}" for t, m in table.columns if t == s]
@@ -247,6 +250,20 @@ def render(table: Table, model: str, missing: Sequence[str], data: Path, shipped
     if missing:
         lines.append(f"- missing under {data}: {', '.join(missing)} (no wav.scp)")
     return lines
+
+
+def difference_cells(differences: Dict[Tuple[str, str], Difference], columns: Sequence[Tuple[str, str]],
+                     named: bool = True) -> List[str]:
+    """``mean +- s.e. (peer)`` per column, ``-`` where there is none."""
+    cells = []
+    for s, m in columns:
+        d = differences.get((s, m))
+        if d is None:
+            cells.append("-")
+            continue
+        se = "" if d.standard_error is None else f" +- {d.standard_error:.{DIGITS[m]}f}"
+        cells.append(f"{d.mean:+.{DIGITS[m]}f}{se}" + (f" ({d.peer})" if named else ""))
+    return cells
 
 
 # --- command line ---------------------------------------------------------------------------------
@@ -260,6 +277,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--peers", default=DEFAULT_PEERS, help=f"comma-separated, from: {', '.join(peer_names())}")
     p.add_argument("--model", default=None, help="a shipped model's name or a model file (default: the default model)")
     p.add_argument("--label", default=None, help="a model file's row and cache name (default: its folder and file name)")
+    p.add_argument("--gap-to", default="dfn3", help="a peer whose paired difference to the model gets its own row "
+                   "on every column ('' or a peer not in --peers: none)")
     p.add_argument("--dnsmos-utts", type=int, default=25, help="DNSMOS OVRL on the first N utterances (0: none)")
     p.add_argument("--asr-utts", type=int, default=0, help="WER on the first N utterances of sets with a text file (0: all)")
     p.add_argument("--nj", type=int, default=1, help="(set, system) jobs run at once")
@@ -302,7 +321,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"peer_table: error: {message}", file=sys.stderr)
         return 1
-    table = build_table(scores, present, shipped, peers)
+    table = build_table(scores, present, shipped, peers, args.gap_to or None)
     print("\n".join(render(table, shipped, missing, args.data, shipped=not model_file)))
     return 0
 

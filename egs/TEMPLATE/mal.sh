@@ -27,6 +27,7 @@ stage=1                 # first stage to run
 stop_stage=100          # last stage to run
 nj=2                    # parallel jobs for validation, enhancement and scoring
 inference_nj=0          # parallel enhancement jobs of stage 5 (0: --nj)
+pair_jobs=1             # stages 5-7: (test set, system) pairs processed at once, each split into its own jobs (local CPU jobs at once: pair_jobs x --nj); many small sets: --nj 1 --pair_jobs N
 ngpu=0                  # GPUs for training (0: CPU)
 inference_ngpu=0        # GPUs for enhancement: one per job, at most N jobs at once (0: CPU, one thread per job)
 train_num_threads=0     # torch threads of a CPU training job (0: the machine's cores shared by the jobs running at once)
@@ -109,6 +110,7 @@ read -ra extra <<< "${train_args}"; [ "${#extra[@]}" -eq 0 ] || train_opts+=(--o
 [ "${tensorboard}" = true ] && train_opts+=(--tensorboard)
 read -ra inference_opts <<< "${inference_args}"
 [ "${inference_nj}" -gt 0 ] || inference_nj=${nj}
+[ "${pair_jobs}" -ge 1 ] || die "--pair_jobs must be at least 1, got ${pair_jobs}"
 train_prog=(mal-train)  # several GPUs: one data-parallel process each
 [ "${ngpu}" -gt 1 ] && train_prog=(torchrun --standalone --nproc_per_node "${ngpu}" -m mal.bin.train)
 
@@ -155,6 +157,20 @@ run_jobs() {  # run_jobs CMD NJ LOGDIR NAME -- prog args (JOB in args is substit
     local cmd=$1 jobs=$2 logdir=$3 name=$4; shift 5
     ${cmd} JOB=1:"${jobs}" "${logdir}/${name}.JOB.log" "$@" \
         || die "${name}: a job failed; see the logs named above (${logdir}/${name}.*.log)"
+}
+
+pair_pids=(); pair_failed=0
+start_pair() {  # start_pair FUNCTION ARGS...: run it in the background, at most --pair_jobs at once
+    while [ "$(jobs -rp | wc -l)" -ge "${pair_jobs}" ]; do wait -n || pair_failed=1; done
+    [ "${pair_failed}" -eq 0 ] || { wait; die "a (test set, system) job failed (its error is above)"; }
+    "$@" &
+    pair_pids+=($!)
+}
+wait_pairs() {  # wait_pairs STAGE: wait for every pair start_pair started
+    local pid
+    for pid in ${pair_pids[@]+"${pair_pids[@]}"}; do wait "${pid}" || pair_failed=1; done
+    pair_pids=()
+    [ "${pair_failed}" -eq 0 ] || die "$1: a (test set, system) job failed (its error is above)"
 }
 
 same_keys() {  # same_keys SCP_A SCP_B: both list the same keys (order aside)
@@ -253,81 +269,94 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     if [ "${inference_ngpu}" -gt 0 ]; then enhance_cmd=(${cuda_cmd} --gpu 1 --max-jobs-run "${inference_ngpu}"); enhance_device=cuda
     else enhance_cmd=(${decode_cmd}); enhance_device=cpu; fi
     log "Stage 5: enhancing ${test_sets} with ${all_systems[*]} ${peers[*]}"
+    enhance_pair() {  # enhance_pair DIR NAME SYSTEM: enhance one test set with one system
+        local dir=$1 name=$2 system=$3 model system_cmd system_args out logdir enhanced jobs i
+        case " ${peer_systems} " in
+            *" ${system} "*)  # external enhancer: CPU only
+                model=; system_cmd=(${decode_cmd}); system_args=(--peer "${system}") ;;
+            *)  model="${exp}/${system}/model.pth"
+                [ -f "${model}" ] || die "${system}: no model ${model} (run stages 3-4)"
+                system_cmd=("${enhance_cmd[@]}"); system_args=(--model "${model}" --device "${enhance_device}" ${inference_opts[@]+"${inference_opts[@]}"}) ;;
+        esac
+        out="${exp}/enhanced/${name}/${system}"
+        logdir="${out}/logdir"
+        # Outputs of an older model are not reused by --skip-existing.
+        if [ -n "${model}" ] && [ -d "${logdir}" ] && [ "${model}" -nt "${logdir}" ]; then
+            log "${system}: ${model} is newer than its enhanced outputs; enhancing ${name} again"; rm -rf "${logdir}"
+        fi
+        # Outputs of the same model, input and options are reused (delete ${out}/.enhanced to redo them).
+        enhanced="${system_args[*]} wav=${dir}/wav.scp"
+        if done_stamp_matches "${out}/.enhanced" "${enhanced}" "${dir}/wav.scp" ${model:+"${model}"} \
+            && [ -f "${out}/wav.scp" ] && same_keys "${out}/wav.scp" "${dir}/wav.scp"; then
+            log "enhance ${name} with ${system}: done already with this model, input and options; reusing ${out}"
+            return 0
+        fi
+        rm -f "${out}/.enhanced"
+        jobs=$(split_keys "${dir}/wav.scp" "${inference_nj}" "${logdir}")
+        log "enhance ${name} with ${system} (${jobs} jobs, logs ${logdir}/enhance.*.log)"
+        run_jobs "${system_cmd[*]}" "${jobs}" "${logdir}" enhance -- \
+            mal-enhance "${system_args[@]}" --wav-scp "${dir}/wav.scp" \
+            --key-file "${logdir}/keys.JOB.scp" --out-dir "${logdir}/output.JOB" --skip-existing
+        for i in $(seq "${jobs}"); do cat "${logdir}/output.${i}/wav.scp"; done | sort > "${out}/wav.scp.tmp"
+        mv "${out}/wav.scp.tmp" "${out}/wav.scp"
+        echo "${enhanced}" > "${out}/.enhanced"
+    }
     for dset in ${test_sets}; do
-        dir=$(test_dir_of "${dset}"); name=$(set_name_of "${dset}")
+        dir=$(test_dir_of "${dset}"); name=$(set_name_of "${dset}")  # the subset is made here, once, before its pairs start
         for system in "${all_systems[@]}" "${peers[@]}"; do
-            case " ${peer_systems} " in
-                *" ${system} "*)  # external enhancer: CPU only
-                    model=; system_cmd=(${decode_cmd}); system_args=(--peer "${system}") ;;
-                *)  model="${exp}/${system}/model.pth"
-                    [ -f "${model}" ] || die "${system}: no model ${model} (run stages 3-4)"
-                    system_cmd=("${enhance_cmd[@]}"); system_args=(--model "${model}" --device "${enhance_device}" ${inference_opts[@]+"${inference_opts[@]}"}) ;;
-            esac
-            out="${exp}/enhanced/${name}/${system}"
-            logdir="${out}/logdir"
-            # Outputs of an older model are not reused by --skip-existing.
-            if [ -n "${model}" ] && [ -d "${logdir}" ] && [ "${model}" -nt "${logdir}" ]; then
-                log "${system}: ${model} is newer than its enhanced outputs; enhancing ${name} again"; rm -rf "${logdir}"
-            fi
-            # Outputs of the same model, input and options are reused (delete ${out}/.enhanced to redo them).
-            enhanced="${system_args[*]} wav=${dir}/wav.scp"
-            if done_stamp_matches "${out}/.enhanced" "${enhanced}" "${dir}/wav.scp" ${model:+"${model}"} \
-                && [ -f "${out}/wav.scp" ] && same_keys "${out}/wav.scp" "${dir}/wav.scp"; then
-                log "enhance ${name} with ${system}: done already with this model, input and options; reusing ${out}"
-                continue
-            fi
-            rm -f "${out}/.enhanced"
-            jobs=$(split_keys "${dir}/wav.scp" "${inference_nj}" "${logdir}")
-            log "enhance ${name} with ${system} (${jobs} jobs, logs ${logdir}/enhance.*.log)"
-            run_jobs "${system_cmd[*]}" "${jobs}" "${logdir}" enhance -- \
-                mal-enhance "${system_args[@]}" --wav-scp "${dir}/wav.scp" \
-                --key-file "${logdir}/keys.JOB.scp" --out-dir "${logdir}/output.JOB" --skip-existing
-            for i in $(seq "${jobs}"); do cat "${logdir}/output.${i}/wav.scp"; done | sort > "${out}/wav.scp.tmp"
-            mv "${out}/wav.scp.tmp" "${out}/wav.scp"
-            echo "${enhanced}" > "${out}/.enhanced"
+            start_pair enhance_pair "${dir}" "${name}" "${system}"
         done
     done
+    wait_pairs "stage 5"
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: scoring (${score_metrics}) and report"
+    score_pair() {  # score_pair DIR NAME SYSTEM: score one system's outputs on one test set
+        local dir=$1 name=$2 system=$3 est out logdir scored jobs keys djobs metric
+        if [ "${system}" = noisy ]; then est="${dir}/wav.scp"; else est="${exp}/enhanced/${name}/${system}/wav.scp"; fi
+        [ -f "${est}" ] || die "${system}: ${est} not found (run stage 5)"
+        out="${exp}/scores/${name}/${system}"
+        logdir="${out}/logdir"
+        # Scores of the same outputs with the same options are reused (delete ${out}/.scored to redo them).
+        scored="metrics=${score_metrics} dnsmos=${dnsmos_metrics} dnsmos_max_utts=${dnsmos_max_utts} est=${est} ref=${dir}/spk1.scp"
+        if done_stamp_matches "${out}/.scored" "${scored}" "${est}" "${dir}/spk1.scp"; then
+            log "score ${name}/${system}: scored already with these options; reusing ${out}"
+            return 0
+        fi
+        rm -rf "${logdir}" "${out}/.scored"
+        jobs=$(split_keys "${est}" "${nj}" "${logdir}")
+        log "score ${name}/${system} (${jobs} jobs, logs ${logdir}/score.*.log)"
+        run_jobs "${decode_cmd}" "${jobs}" "${logdir}" score -- \
+            mal-score --ref-scp "${dir}/spk1.scp" --est-scp "${est}" --key-file "${logdir}/keys.JOB.scp" \
+            --out-dir "${logdir}/output.JOB" --metrics "${score_metrics}"
+        if [ -n "${dnsmos_metrics}" ]; then
+            keys="${est}"
+            if [ "${dnsmos_max_utts}" -gt 0 ]; then keys="${logdir}/dnsmos_keys.scp"; head -n "${dnsmos_max_utts}" "${est}" > "${keys}"; fi
+            mkdir -p "${logdir}/dnsmos"
+            djobs=$(split_keys "${keys}" "${nj}" "${logdir}/dnsmos")
+            run_jobs "${decode_cmd}" "${djobs}" "${logdir}" dnsmos -- \
+                mal-score --est-scp "${est}" --key-file "${logdir}/dnsmos/keys.JOB.scp" \
+                --out-dir "${logdir}/dnsmos/output.JOB" --metrics "${dnsmos_metrics}"
+        fi
+        # Merge every job's per-metric files (and 'failed') into ${out}/<metric>.
+        for metric in $(ls "${logdir}"/output.1 "${logdir}"/dnsmos/output.1 2>/dev/null | grep -v -e ':$' -e '^$' | sort -u); do
+            { cat "${logdir}"/output.*/"${metric}" "${logdir}"/dnsmos/output.*/"${metric}" 2>/dev/null || true; } \
+                | sort > "${out}/${metric}.tmp"
+            mv "${out}/${metric}.tmp" "${out}/${metric}"
+        done
+        mal-score --summarize "${out}" > /dev/null
+        echo "${scored}" > "${out}/.scored"
+    }
     for dset in ${test_sets}; do
         dir=$(test_dir_of "${dset}"); name=$(set_name_of "${dset}")
         for system in noisy "${all_systems[@]}" "${peers[@]}"; do
-            if [ "${system}" = noisy ]; then est="${dir}/wav.scp"; else est="${exp}/enhanced/${name}/${system}/wav.scp"; fi
-            [ -f "${est}" ] || die "${system}: ${est} not found (run stage 5)"
-            out="${exp}/scores/${name}/${system}"
-            logdir="${out}/logdir"
-            # Scores of the same outputs with the same options are reused (delete ${out}/.scored to redo them).
-            scored="metrics=${score_metrics} dnsmos=${dnsmos_metrics} dnsmos_max_utts=${dnsmos_max_utts} est=${est} ref=${dir}/spk1.scp"
-            if done_stamp_matches "${out}/.scored" "${scored}" "${est}" "${dir}/spk1.scp"; then
-                log "score ${name}/${system}: scored already with these options; reusing ${out}"
-                continue
-            fi
-            rm -rf "${logdir}" "${out}/.scored"
-            jobs=$(split_keys "${est}" "${nj}" "${logdir}")
-            log "score ${name}/${system} (${jobs} jobs, logs ${logdir}/score.*.log)"
-            run_jobs "${decode_cmd}" "${jobs}" "${logdir}" score -- \
-                mal-score --ref-scp "${dir}/spk1.scp" --est-scp "${est}" --key-file "${logdir}/keys.JOB.scp" \
-                --out-dir "${logdir}/output.JOB" --metrics "${score_metrics}"
-            if [ -n "${dnsmos_metrics}" ]; then
-                keys="${est}"
-                if [ "${dnsmos_max_utts}" -gt 0 ]; then keys="${logdir}/dnsmos_keys.scp"; head -n "${dnsmos_max_utts}" "${est}" > "${keys}"; fi
-                mkdir -p "${logdir}/dnsmos"
-                djobs=$(split_keys "${keys}" "${nj}" "${logdir}/dnsmos")
-                run_jobs "${decode_cmd}" "${djobs}" "${logdir}" dnsmos -- \
-                    mal-score --est-scp "${est}" --key-file "${logdir}/dnsmos/keys.JOB.scp" \
-                    --out-dir "${logdir}/dnsmos/output.JOB" --metrics "${dnsmos_metrics}"
-            fi
-            # Merge every job's per-metric files (and 'failed') into ${out}/<metric>.
-            for metric in $(ls "${logdir}"/output.1 "${logdir}"/dnsmos/output.1 2>/dev/null | grep -v -e ':$' -e '^$' | sort -u); do
-                { cat "${logdir}"/output.*/"${metric}" "${logdir}"/dnsmos/output.*/"${metric}" 2>/dev/null || true; } \
-                    | sort > "${out}/${metric}.tmp"
-                mv "${out}/${metric}.tmp" "${out}/${metric}"
-            done
-            mal-score --summarize "${out}" > /dev/null
-            echo "${scored}" > "${out}/.scored"
+            start_pair score_pair "${dir}" "${name}" "${system}"
         done
+    done
+    wait_pairs "stage 6"
+    for dset in ${test_sets}; do
+        dir=$(test_dir_of "${dset}"); name=$(set_name_of "${dset}")
         asr_set=false
         case " ${asr_test_sets:-${test_sets}} " in *" ${dset} "*) asr_set=${score_asr} ;; esac
         if [ "${asr_set}" = true ] && [ ! -f "${dir}/text" ]; then
@@ -377,17 +406,22 @@ fi
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ] && [ "${self_consistency_passes}" -gt 0 ]; then
     log "Stage 7: self-consistency (${self_consistency_passes} passes) of ${self_consistency_systems}"
+    self_consistency_pair() {  # self_consistency_pair DIR NAME SYSTEM
+        local dir=$1 name=$2 system=$3
+        ${train_cmd} "${exp}/log/self_consistency_${name}_${system}.log" \
+            mal-self-consistency --model "${exp}/${system}/model.pth" --wav-scp "${dir}/wav.scp" \
+            --ref-scp "${dir}/spk1.scp" --passes "${self_consistency_passes}" \
+            --max-utterances "${self_consistency_max_utts}" \
+            --out-dir "${exp}/self_consistency/${name}/${system}" \
+            || die "self-consistency ${name}/${system} failed; see ${exp}/log/self_consistency_${name}_${system}.log"
+    }
     for dset in ${test_sets}; do
         dir=$(test_dir_of "${dset}"); name=$(set_name_of "${dset}")
         for system in ${self_consistency_systems}; do
-            ${train_cmd} "${exp}/log/self_consistency_${name}_${system}.log" \
-                mal-self-consistency --model "${exp}/${system}/model.pth" --wav-scp "${dir}/wav.scp" \
-                --ref-scp "${dir}/spk1.scp" --passes "${self_consistency_passes}" \
-                --max-utterances "${self_consistency_max_utts}" \
-                --out-dir "${exp}/self_consistency/${name}/${system}" \
-                || die "self-consistency ${name}/${system} failed; see ${exp}/log/self_consistency_${name}_${system}.log"
+            start_pair self_consistency_pair "${dir}" "${name}" "${system}"
         done
     done
+    wait_pairs "stage 7"
 fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then

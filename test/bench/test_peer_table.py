@@ -116,6 +116,28 @@ def test_best_peer_and_its_paired_difference():
     assert wer.peer == "p" and wer.mean == pytest.approx(20.0)  # 6/30 - 0/30
 
 
+def test_gap_to_a_named_peer_gets_its_own_row():
+    """--gap-to q: shipped - q on every column, though p is the best peer; a peer not run: no row."""
+    from mal.score.summary import Scores
+
+    def scores(values):
+        return Scores(values={"pesq_wb": dict(zip(["a", "b", "c"], values))}, counts={})
+
+    rows = {("s", "noisy"): scores([1.0, 1.0, 1.0]), ("s", "m"): scores([2.0, 1.5, 1.0]),
+            ("s", "p"): scores([1.5, 1.5, 1.5]), ("s", "q"): scores([1.2, 1.0, 1.1])}
+    table = peer_table.build_table(rows, ["s"], "m", ["p", "q"], gap_peer="q")
+    gap = table.gaps[("s", "pesq_wb")]
+    assert gap.peer == "q" and gap.mean == pytest.approx(np.mean([0.8, 0.5, -0.1]))
+    assert gap.standard_error == pytest.approx(np.std([0.8, 0.5, -0.1], ddof=1) / np.sqrt(3))
+    lines = peer_table.render(table, "m", [], Path("."))
+    rendered = table_rows("\n".join(lines))
+    assert list(rendered)[-2:] == ["shipped - best peer", "shipped - q"]
+    assert rendered["shipped - q"] == [f"{gap.mean:+.3f} +- {gap.standard_error:.3f}"]
+    assert rendered["shipped - best peer"][0].endswith("(p)")
+    absent = peer_table.build_table(rows, ["s"], "m", ["p"], gap_peer="q")
+    assert absent.gap_peer is None and "shipped - q" not in "\n".join(peer_table.render(absent, "m", [], Path(".")))
+
+
 def test_bad_options_are_one_line(tmp_path, capsys):
     assert peer_table.main(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--peers", "nope"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
