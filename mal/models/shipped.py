@@ -34,9 +34,13 @@ SHIPPED_MODELS: Dict[str, ShippedModel] = {
         "pretrained/mini_offline_full.tar.gz", "53e84a81ea7d707bc79665e7135fb45f4e80cd8c051527e18247ce6bb6fc534a",
         "causal TFMaskNet (0.38 M), egs/mini_offline/run_full.sh; card: mal/pretrained/mini_offline_full.md",
     ),
+    "mini_offline_ft": ShippedModel(
+        "pretrained/mini_offline_ft.tar.gz", "5b3883217fc5783952502bd9964d11f09a220a7b45b9961b9b900301e6a24e3d",
+        "mini_offline_full + 1,800 fine-tuning steps (egs/mini_offline/conf/full/sweep_long.yaml); card: mal/pretrained/mini_offline_ft.md",
+    ),
 }
 #: The model used when none is named (a key of SHIPPED_MODELS), or None while none ships.
-DEFAULT_MODEL: Optional[str] = "mini_offline_full"
+DEFAULT_MODEL: Optional[str] = "mini_offline_ft"
 
 
 class ShippedModelError(ValueError):

@@ -219,6 +219,19 @@ def test_recipe_sweeps_build_every_branch(setup, sweep_file, capsys):
         assert f" {name} " in listing
 
 
+def test_long_sweep_builds_its_branches_at_1800_steps(setup, capsys):
+    """conf/full/sweep_long.yaml (MAL at 20% of the warm-up): every branch is built from the
+    long preset's MAL config and fine-tunes 1,800 steps."""
+    path = ROOT / "egs" / "mini_offline" / "conf" / "full" / "sweep_long.yaml"
+    sweep = load_sweep(path, setup["exp"], setup["root"] / "dry_long")
+    rows = {b.name: b for b in sweep.rows}
+    for name in ("mal", "mal_seed2", "mal_seed3", "continued", "continued_seed2", "continued_seed3", "frozen_fe", "dynamic", "paper"):
+        assert rows[name].config["train"]["max_steps"] == 1800, name
+    assert rows["mal_seed3"].reference == "continued_seed3" and rows["mal_seed3"].config["train"]["seed"] == 3
+    assert rows["mal"].config["dynamic_mixing"]["noise_scp"] == "data/full/train_noise/wav.scp"
+    assert [c["weight"] for c in rows["paper"].config["criterions"]][1:] == [0.0, 0.0]
+
+
 def test_bad_branch_key_names_the_branch(tmp_path, setup, capsys):
     sweep = tmp_path / "bad.yaml"
     sweep.write_text(yaml.safe_dump({"base": BASE, "branches": [{"name": "x", "overides": ["optim.lr=1"]}]}))
