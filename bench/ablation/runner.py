@@ -139,7 +139,10 @@ def fine_tune(branch: Branch, ctx: Context) -> Tuple[Path, Dict[str, Any]]:
     if not branch.init.is_file():
         raise SweepError(f"branch '{branch.name}': init {branch.init} not found")
     config = effective_config(branch, ctx)
+    train_dir = ctx.data / (branch.train_set or ctx.args.train_set)
     spec = {"config": config, "init": str(branch.init), "init_stamp": file_stamp(branch.init)}
+    if branch.train_set:  # only then: the fingerprints of rows trained on --train-set stay as they were
+        spec["train_set"] = branch.train_set
     key = fingerprint(spec)
     done = read_json(root / "train.json")
     if done is not None:
@@ -154,7 +157,7 @@ def fine_tune(branch: Branch, ctx: Context) -> Tuple[Path, Dict[str, Any]]:
     logger.info("branch '%s': fine-tuning %d steps from %s", branch.name, config["train"]["max_steps"], branch.init)
     started = time.time()
     resumed = (root / "train" / "checkpoint.pth").is_file()
-    model = train(config, ctx.data / ctx.args.train_set, trainer_valid_dir(ctx), root / "train", init=branch.init,
+    model = train(config, train_dir, trainer_valid_dir(ctx), root / "train", init=branch.init,
                   resume=True, device=ctx.args.device)
     record = {"fingerprint": key, "seconds": round(time.time() - started, 3), "steps": config["train"]["max_steps"], "resumed": resumed,
               "threads": ctx.args.threads}

@@ -15,7 +15,8 @@ from mal.train.config import ConfigError, apply_override, config_differences
 
 MAIN_WARMUP = "warmup"
 CONTINUED, DEEP_FEATURE = "continued", "deep_feature"
-BRANCH_KEYS = {"name", "group", "overrides", "criterions", "config", "conventional_weight", "init", "warmup", "reference", "note"}
+BRANCH_KEYS = {"name", "group", "overrides", "criterions", "config", "conventional_weight", "init", "warmup", "reference", "note",
+               "train_set"}
 WARMUP_KEYS = {"config", "steps", "overrides"}
 SWEEP_KEYS = {"base", "base_overrides", "steps", "seed", "warmups", "branches"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -62,6 +63,7 @@ class Branch:
     init: Optional[Path] = None
     conventional_weight: Any = None  # None | number | "equal"
     note: str = ""
+    train_set: Optional[str] = None  # a training data dir under --data other than --train-set
 
     @property
     def trains(self) -> bool:
@@ -204,7 +206,11 @@ def parse_branch(spec: Dict[str, Any], sweep: Sweep, kind: str) -> Branch:
     if warmup.config is None or warmup.model.is_file():  # extra warm-ups are checked once trained
         config = finish_config(config, init, where)
     reference = spec.get("reference") or (None if name == warmup.continued else warmup.continued)
-    return Branch(name, kind, str(spec.get("group") or "other"), warmup, reference, config, init, weight, str(spec.get("note") or ""))
+    train_set = spec.get("train_set")
+    if train_set is not None and (not isinstance(train_set, str) or not train_set or Path(train_set).is_absolute()):
+        raise SweepError(f"{where}: train_set must be a data dir relative to --data, got {train_set!r}")
+    return Branch(name, kind, str(spec.get("group") or "other"), warmup, reference, config, init, weight, str(spec.get("note") or ""),
+                  train_set)
 
 
 def resolve_branch_warmup(value: Any, sweep: Sweep, branch: str) -> Warmup:
@@ -257,6 +263,8 @@ def describe(branch: Branch, base: Dict[str, Any]) -> str:
     parts = [f"{d}={json.dumps(_get(branch.config, d), default=str)}" for d in diffs if not d.startswith("model")]
     if branch.conventional_weight is not None:
         parts.append(f"conventional_weight={branch.conventional_weight}")
+    if branch.train_set:
+        parts.append(f"train_set={branch.train_set}")
     parts.append(f"init={branch.init}")
     return "; ".join(parts)
 

@@ -53,17 +53,18 @@ class TFMaskOffline(nn.Module):
         frames = self.dft.frame(F.pad(wav, (pad, pad)), hop)  # [B, frames, n_fft]
         real, imag = self.dft.analyse(frames)
         conv_outs, bottleneck, _ = model.encode_frames(model.features_from(real, imag))
-        mask_re, mask_im = model.decode_frames(conv_outs, bottleneck)
-        out = self.dft.synthesise(real * mask_re - imag * mask_im, real * mask_im + imag * mask_re)
+        out = self.dft.synthesise(*model.filter_frames(real, imag, conv_outs, bottleneck)[:2])
         envelope = self.dft.overlap_add(torch.ones_like(out) * self.dft.window_sq, hop)
         return (self.dft.overlap_add(out, hop) / envelope)[:, pad : pad + wav.shape[-1]]
 
 
 def flatten_state(state: Dict[str, Any]) -> List[torch.Tensor]:
-    """An STFT masker's frame state (conv caches if any, GRU h or LSTM (h, c)) as a flat tensor list."""
+    """An STFT masker's frame state (conv caches if any, GRU h or LSTM (h, c), the filter's
+    history if any) as a flat tensor list."""
     caches = [c for c in (state.get("conv") or []) if c is not None]
     rnn = state["rnn"]
-    return caches + (list(rnn) if isinstance(rnn, tuple) else [rnn])
+    history = [state["history"]] if state.get("history") is not None else []
+    return caches + (list(rnn) if isinstance(rnn, tuple) else [rnn]) + history
 
 
 class TFMaskFrameStep(nn.Module):
@@ -77,7 +78,10 @@ class TFMaskFrameStep(nn.Module):
             raise UnsupportedForm(f"streaming export needs a causal {type(model).__name__} (causal: true)")
         self.model = model
         self.dft = RealDFT(model.window)
-        _, _, state = model.encode_frames(model.features_from(*self.dft.analyse(torch.zeros(1, 1, model.n_fft))))
+        real, imag = self.dft.analyse(torch.zeros(1, 1, model.n_fft))
+        outs, bottleneck, state = model.encode_frames(model.features_from(real, imag))
+        state["history"] = model.filter_frames(real, imag, outs, bottleneck)[2]
+        self.has_history = state["history"] is not None
         self.conv_slots = len(state.get("conv") or [])
         self.num_caches = len([c for c in (state.get("conv") or []) if c is not None])
         self.lstm = isinstance(state["rnn"], tuple)
@@ -108,14 +112,18 @@ class TFMaskFrameStep(nn.Module):
     def state_dict_of(self, flat: Tuple[torch.Tensor, ...]) -> Dict[str, Any]:
         caches: List[Any] = list(flat[: self.num_caches]) or [None] * self.conv_slots
         rest = flat[self.num_caches :]
-        return {"conv": caches, "rnn": (rest[0], rest[1]) if self.lstm else rest[0]}
+        state = {"conv": caches, "rnn": (rest[0], rest[1]) if self.lstm else rest[0]}
+        if self.has_history:
+            state["history"] = rest[-1]
+        return state
 
     def forward(self, frames: torch.Tensor, *state: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         model = self.model
         real, imag = self.dft.analyse(frames.unsqueeze(0))  # [1, count, bins]
-        conv_outs, bottleneck, new_state = model.encode_frames(model.features_from(real, imag), self.state_dict_of(state))
-        mask_re, mask_im = model.decode_frames(conv_outs, bottleneck)
-        out = self.dft.synthesise(real * mask_re - imag * mask_im, real * mask_im + imag * mask_re)[0]
+        given = self.state_dict_of(state)
+        conv_outs, bottleneck, new_state = model.encode_frames(model.features_from(real, imag), given)
+        out_re, out_im, new_state["history"] = model.filter_frames(real, imag, conv_outs, bottleneck, given.get("history"))
+        out = self.dft.synthesise(out_re, out_im)[0]
         return (out, *flatten_state(new_state))
 
 

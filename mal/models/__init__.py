@@ -10,6 +10,7 @@ from mal.registry import Registry
 MODEL_REGISTRY: Dict[str, str] = {
     "bandgru": "mal.models.bandgru:BandGainGRU",
     "demucs": "mal.models.demucs:Demucs",
+    "dfnet": "mal.models.deepfilter:DeepFilterNet",
     "dpcrn": "mal.models.dualpath:DualPathMaskNet",
     "tfmask": "mal.models.tfmask:TFMaskNet",
     "tiny": "mal.models.tiny:TinyConvAE",

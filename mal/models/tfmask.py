@@ -114,6 +114,26 @@ class STFTMaskModel(AbsSEModel):
         mask_re, mask_im = self.decode_frames(conv_outs, bottleneck)
         return torch.complex(mask_re, mask_im), state
 
+    #: past noisy frames ``filter_frames`` reads (0: it masks each frame alone)
+    history_frames = 0
+
+    def filter_frames(
+        self, real: torch.Tensor, imag: torch.Tensor, outs: List[torch.Tensor], bottleneck: torch.Tensor,
+        history: Optional[torch.Tensor] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """The decoder applied to the noisy STFT frames (real, imag [B, frames, bins]): the enhanced
+        frames' (real, imag) and the history the next block needs (None when ``history_frames`` is
+        0). A masker multiplies each frame by its mask; the exported graphs run this."""
+        mask_re, mask_im = self.decode_frames(outs, bottleneck)
+        return real * mask_re - imag * mask_im, real * mask_im + imag * mask_re, None
+
+    def stream_spec(self, spec: torch.Tensor, state: Optional[FrameState]) -> Tuple[torch.Tensor, FrameState]:
+        """A streamer's step: the complex STFT of a block of frames [1, frames, bins] -> (the
+        enhanced frames, new state); ``spec`` may be overwritten. A masker multiplies by
+        ``stream_frames``' mask in place."""
+        mask, state = self.stream_frames(spec, state)
+        return spec.mul_(mask), state
+
 
 class TFMaskNet(STFTMaskModel):
     """STFT -> conv encoder over frequency -> GRU/LSTM -> up-conv decoder -> complex mask.
@@ -572,5 +592,5 @@ class TFMaskStreamer:
         if given. A subclass may leave ``out`` out of its signature: it then gets and returns
         [count, n_fft], and the streamer copies."""
         spec = torch.fft.rfft(frames * self.window, dim=-1)  # [1, count, bins]
-        mask, self.state = self.model.stream_frames(spec, self.state)
-        return torch.mul(torch.fft.irfft(spec.mul_(mask), n=self.n_fft, dim=-1), self.window, out=out)
+        enhanced, self.state = self.model.stream_spec(spec, self.state)
+        return torch.mul(torch.fft.irfft(enhanced, n=self.n_fft, dim=-1), self.window, out=out)

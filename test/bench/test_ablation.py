@@ -330,3 +330,53 @@ def test_jobs_share_the_rows_and_match_a_single_process_run(setup, tmp_path):
     path.write_text(yaml.safe_dump(sweep, sort_keys=False))
     assert main(argv) == 1
     assert "warm-up 'other'" in (out / "worker_1.log").read_text() + (out / "worker_2.log").read_text()
+
+
+def test_a_branch_may_train_on_another_data_dir(setup, tmp_path, capsys):
+    """``train_set``: the branch trains on that dir under --data (recorded in its spec, so it
+    differs from a branch on --train-set), shown by --list; a missing dir fails naming it."""
+    make_data_dir(setup["data"] / "train_other", 4, seconds=1.0, seed=9, snr_db=0.0)
+    sweep = tmp_path / "data.yaml"
+    sweep.write_text(yaml.safe_dump({"base": BASE, "steps": 2, "seed": 3, "branches": [
+        {"name": "other_data", "group": "data", "criterions": [{"name": "l1"}], "train_set": "train_other"},
+        {"name": "same_data", "group": "data", "criterions": [{"name": "l1"}]}]}))
+    out = tmp_path / "out"
+    argv = ["--sweep", str(sweep), "--exp", str(setup["exp"]), "--data", str(setup["data"]), "--out", str(out),
+            "--eval-utts", "2", "--dnsmos-utts", "0", "--trainer-valid-utts", "2", "--sets", "valid"]
+    assert main(argv + ["--list"]) == 0
+    assert "train_set=train_other" in capsys.readouterr().out
+    assert main(argv + ["--branches", "other_data,same_data"]) == 0
+    spec = {n: json.loads((out / "branches" / n / "spec.json").read_text()) for n in ("other_data", "same_data")}
+    assert spec["other_data"]["train_set"] == "train_other" and "train_set" not in spec["same_data"]
+    assert spec["other_data"]["config"] == spec["same_data"]["config"] and spec["other_data"]["fingerprint"] != spec["same_data"]["fingerprint"]
+    weights = [load_checkpoint(out / "branches" / n / "train" / "model.pth")["model"]["state_dict"] for n in ("other_data", "same_data")]
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    sweep.write_text(yaml.safe_dump({"base": BASE, "steps": 2, "branches": [
+        {"name": "missing", "criterions": [{"name": "l1"}], "train_set": "no_such_dir"}]}))
+    assert main(argv + ["--branches", "missing"]) == 1
+    assert "no_such_dir" in capsys.readouterr().err
+
+
+def test_a_train_set_must_be_a_relative_dir(setup, tmp_path, capsys):
+    sweep = tmp_path / "abs.yaml"
+    sweep.write_text(yaml.safe_dump({"base": BASE, "branches": [{"name": "x", "criterions": [{"name": "l1"}], "train_set": "/abs/dir"}]}))
+    assert main(["--sweep", str(sweep), "--exp", str(setup["exp"]), "--data", str(setup["data"]), "--list"]) == 1
+    assert "branch 'x'" in capsys.readouterr().err
+
+
+def test_data_sweep_builds_its_branches_from_the_long_sweeps_start(setup, capsys):
+    """conf/full/sweep_data.yaml: every branch continues the warm-up loss for 1,800 steps with the
+    config of sweep_long.yaml's `continued` row but the one ingredient it names."""
+    conf = ROOT / "egs" / "mini_offline" / "conf" / "full"
+    data = load_sweep(conf / "sweep_data.yaml", setup["exp"], setup["root"] / "dry_data")
+    long = load_sweep(conf / "sweep_long.yaml", setup["exp"], setup["root"] / "dry_long")
+    continued = long.row("continued").config
+    warmup_loss = yaml.safe_load((conf / "warmup.yaml").read_text())["criterions"]
+    branches = [b for b in data.rows if b.group == "data"]
+    assert len(branches) >= 4
+    for b in branches:
+        assert b.reference == "continued" and b.config["train"]["max_steps"] == 1800
+        assert b.config["criterions"] == warmup_loss  # the shipped model's warm-up loss, as `continued` continues it
+        assert {k: v for k, v in b.config.items() if k != "dynamic_mixing" and k != "criterions"} == \
+            {k: v for k, v in continued.items() if k not in ("dynamic_mixing", "criterions")}, b.name
+    assert data.row("aug_colored").config["dynamic_mixing"]["generated_noise_prob"] == 0.15

@@ -26,6 +26,9 @@ CASES = {
     "tiny": {"channels": 4},
     "dpcrn": {"n_fft": 256, "hop_length": 64, "channels": [4, 8], "hidden": 8, "causal": False},
     "dpcrn_causal": {"channels": [4, 8], "hidden": 8, "time_kernel": 2, "mask": "gain", "mask_bound": 1.0, "intra": "mix"},
+    "dfnet": {"n_fft": 256, "hop_length": 64, "num_bands": 12, "df_bins": 16, "df_order": 3, "channels": 4, "hidden": 8,
+              "causal": False},
+    "dfnet_causal": {"num_bands": 16, "df_bins": 32, "df_order": 4, "channels": 4, "hidden": 8},
 }
 
 

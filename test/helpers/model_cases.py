@@ -22,6 +22,9 @@ SMALL_CONFIGS: List[Tuple[str, Dict]] = [
     ("bandgru", {"num_bands": 16, "hidden": 16, "rnn_layers": 2, "causal": True}),
     ("dpcrn", {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "hidden": 8, "causal": False}),
     ("dpcrn", {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "hidden": 8, "time_kernel": 2, "mask": "gain", "intra": "mix"}),
+    ("dfnet", {"n_fft": 256, "hop_length": 128, "num_bands": 12, "df_bins": 16, "df_order": 3, "channels": 4, "hidden": 8,
+               "rnn_layers": 1, "causal": False}),
+    ("dfnet", {"num_bands": 16, "df_bins": 32, "df_order": 4, "channels": 4, "hidden": 16}),
 ]
 
 
@@ -33,6 +36,7 @@ OVERFIT_CONFIGS: List[Tuple[str, Dict]] = [
     ("tfmask", {"n_fft": 256, "hop_length": 128, "channels": [8, 8], "rnn_hidden": 32, "causal": True}),
     ("bandgru", {"num_bands": 16, "hidden": 32, "rnn_layers": 1}),
     ("dpcrn", {"n_fft": 256, "hop_length": 128, "channels": [8, 8], "hidden": 16}),
+    ("dfnet", {"n_fft": 256, "hop_length": 128, "num_bands": 16, "df_bins": 32, "channels": 8, "hidden": 32, "rnn_layers": 1}),
 ]
 
 
@@ -63,12 +67,15 @@ def noisy_pair(seconds: float = 1.0, snr_db: float = 5.0, seed: int = 0) -> Tupl
 
 
 def randomize_mask_head(model: torch.nn.Module, std: float = 0.2, seed: int = 0) -> None:
-    """Give a TFMaskNet's or BandGainGRU's zero-initialised last layer random weights (so the mask is not 1)."""
+    """Give a TFMaskNet's, BandGainGRU's or DeepFilterNet's zero-initialised last layers random
+    weights (so the mask is not 1 and the deep filter not the identity)."""
     g = torch.Generator().manual_seed(seed)
-    head = model.gain_head if hasattr(model, "gain_head") else model.decoder[-1]
+    heads = [model.gain_head if hasattr(model, "gain_head") else model.decoder[-1]]
+    heads += [model.df_head] if hasattr(model, "df_head") else []
     with torch.no_grad():
-        for p in head.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * std)
+        for head in heads:
+            for p in head.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * std)
 
 
 def assert_streams_as_offline(model: torch.nn.Module, x: torch.Tensor, block: int, atol: float = 1e-5) -> None:

@@ -19,7 +19,7 @@ from mal.losses import LOSS_REGISTRY, CombinedLoss
 from mal.models import MODEL_REGISTRY, build_model
 
 MODELS: List[Tuple[str, Dict]] = [SMALL_CONFIGS[0], SMALL_CONFIGS[1], SMALL_CONFIGS[4], SMALL_CONFIGS[5], ("tiny", {"channels": 4, "depth": 2}),
-                                  SMALL_CONFIGS[9], SMALL_CONFIGS[11]]
+                                  SMALL_CONFIGS[9], SMALL_CONFIGS[11], SMALL_CONFIGS[13]]
 CRITERIA: List[Dict] = [
     {"name": "l1"},
     {"name": "sisdr"},

@@ -1,4 +1,4 @@
-"""The AbsSEModel contract, checked on small Demucs, TFMaskNet, BandGainGRU and DualPathMaskNet configurations."""
+"""The AbsSEModel contract, checked on small Demucs, TFMaskNet, BandGainGRU, DualPathMaskNet and DeepFilterNet configurations."""
 from __future__ import annotations
 
 import pytest
@@ -17,7 +17,7 @@ def make(case, seed: int = 0) -> AbsSEModel:
     torch.manual_seed(seed)
     name, conf = case
     model = build_model(name, **conf).eval()
-    if name in ("tfmask", "bandgru", "dpcrn"):
+    if name in ("tfmask", "bandgru", "dpcrn", "dfnet"):
         randomize_mask_head(model, seed=seed)
     return model
 
@@ -42,6 +42,8 @@ def test_encode_lists_layers_with_bottleneck_last(case):
         feats = model.encode(x)
     if name == "bandgru":  # the dense layer, then each GRU layer
         layers = conf.get("rnn_layers", 3)
+    elif name == "dfnet":  # three ERB conv maps, two deep-filter conv maps
+        layers = 5
     else:
         layers = conf.get("depth", 4) if name == "demucs" else len(conf.get("channels", [8, 16, 32]))
     assert isinstance(feats, list) and len(feats) == layers + 1

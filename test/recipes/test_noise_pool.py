@@ -168,3 +168,40 @@ def test_openclonk_c4groups_are_unpacked_into_named_decodable_files():
             wav, rate = noise_pool.decode(name, load())
             assert wav.shape[0] > rate // 10 and rate >= 16000
     assert len(names) > 300 and any(n.endswith("Animals.ocg/Bat.ocg/Chirp.wav") for n in names)
+
+
+def write_pool_dir(path: Path) -> None:
+    clips = {  # key -> (kind, duration, package)
+        "a-rain1": ("rain-heavy", 8.0, "pkga"), "a-click": ("click", 0.5, "pkga"), "a-song": ("music-pkga", 45.0, "pkga"),
+        "b-wind": ("wind", 3.0, "pkgb"), "b-door": ("door", 1.2, "pkgb"), "b-song": ("music-pkgb", 30.0, "pkgb"),
+    }
+    path.mkdir(parents=True)
+    (path / "wav.scp").write_text("".join(f"{k} /cache/{k}.wav\n" for k in sorted(clips)))
+    (path / "utt2category").write_text("".join(f"{k} {clips[k][0]}\n" for k in sorted(clips)))
+    (path / "utt2dur").write_text("".join(f"{k} {clips[k][1]}\n" for k in sorted(clips)))
+    (path / "utt2source").write_text("".join(f"{k} {clips[k][2]}\n" for k in sorted(clips)))
+
+
+def test_group_noise_keeps_long_clips_and_makes_packages_the_kinds(tmp_path):
+    """local/group_noise.py: clips shorter than --min-seconds dropped, one kind per package and
+    one for all music with --group source, the fine kinds kept with --group kind; the input dir
+    is never written and cannot be the output."""
+    src = tmp_path / "pool_train"
+    write_pool_dir(src)
+    before = {p.name: p.read_text() for p in src.iterdir()}
+    script = RECIPE / "local" / "group_noise.py"
+    run = lambda *args: subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)  # noqa: E731
+    done = run("--in", str(src), "--out", str(tmp_path / "long"), "--min-seconds", "3", "--group", "source")
+    assert done.returncode == 0, done.stderr
+    assert read_scp(tmp_path / "long" / "utt2category") == {"a-rain1": "pkga", "a-song": "music", "b-song": "music", "b-wind": "pkgb"}
+    assert set(read_scp(tmp_path / "long" / "wav.scp")) == set(read_scp(tmp_path / "long" / "utt2dur")) == {"a-rain1", "a-song", "b-song", "b-wind"}
+    assert "4 of 6 clips" in done.stdout and "3 kinds" in done.stdout
+    done = run("--in", str(src), "--out", str(tmp_path / "kinds"), "--min-seconds", "1")
+    assert done.returncode == 0, done.stderr
+    assert read_scp(tmp_path / "kinds" / "utt2category")["b-door"] == "door" and "a-click" not in read_scp(tmp_path / "kinds" / "wav.scp")
+    assert {p.name: p.read_text() for p in src.iterdir()} == before
+    refused = run("--in", str(src), "--out", str(src))
+    assert refused.returncode != 0 and "is the input dir" in refused.stderr
+    (src / "utt2source").write_text("a-rain1 pkga\n")
+    broken = run("--in", str(src), "--out", str(tmp_path / "broken"))
+    assert broken.returncode != 0 and "utt2source" in broken.stderr and "a-click" in broken.stderr

@@ -131,7 +131,8 @@ def small_models():
     confs = {"tiny": {"channels": 4}, "demucs": {"hidden": 4, "depth": 2, "lstm_layers": 1},
              "tfmask": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "rnn_hidden": 16},
              "bandgru": {"num_bands": 8, "hidden": 16, "rnn_layers": 1},
-             "dpcrn": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "hidden": 8}}
+             "dpcrn": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "hidden": 8},
+             "dfnet": {"num_bands": 8, "df_bins": 16, "df_order": 3, "channels": 4, "hidden": 8, "rnn_layers": 1}}
     assert set(confs) == set(MODEL_REGISTRY)
     return {name: build_model(name, **conf).eval() for name, conf in confs.items()}
 

@@ -44,7 +44,8 @@ MODEL_CASES = [(name, {}) for name in sorted(MODEL_REGISTRY)] + SMALL_CONFIGS
 SMALL_MODELS = {"tiny": {"channels": 4}, "demucs": {"hidden": 4, "depth": 2, "lstm_layers": 1},
                 "tfmask": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "rnn_hidden": 16},
                 "bandgru": {"num_bands": 8, "hidden": 16, "rnn_layers": 1, "causal": False},
-                "dpcrn": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "hidden": 8}}
+                "dpcrn": {"n_fft": 256, "hop_length": 128, "channels": [4, 8], "hidden": 8},
+                "dfnet": {"num_bands": 8, "df_bins": 16, "df_order": 3, "channels": 4, "hidden": 8, "rnn_layers": 1}}
 #: the models MAL is checked with (its loss runs through their encoders): small and causal ones
 MAL_MODELS = [(name, conf) for name, conf in SMALL_MODELS.items()] + [
     ("demucs", {"hidden": 4, "depth": 2, "lstm_layers": 1, "causal": True}),
