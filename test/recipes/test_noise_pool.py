@@ -205,3 +205,62 @@ def test_group_noise_keeps_long_clips_and_makes_packages_the_kinds(tmp_path):
     (src / "utt2source").write_text("a-rain1 pkga\n")
     broken = run("--in", str(src), "--out", str(tmp_path / "broken"))
     assert broken.returncode != 0 and "utt2source" in broken.stderr and "a-click" in broken.stderr
+
+
+def write_speech_set(path: Path, utts: int = 4) -> None:
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    lines, spk = [], []
+    for i in range(utts):
+        wav = path / f"spk{i % 2}-u{i}.wav"
+        sf.write(wav, (0.1 * rng.standard_normal(8000 + 1000 * i)).astype(np.float32), 16000)
+        lines.append(f"spk{i % 2}-u{i} {wav}\n")
+        spk.append(f"spk{i % 2}-u{i} spk{i % 2}\n")
+    (path / "spk1.scp").write_text("".join(lines))
+    (path / "utt2spk").write_text("".join(spk))
+
+
+def write_noise_split(path: Path) -> None:
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    clips = {"a-rain": ("rain", 2.5, "pkga"), "a-click": ("click", 0.5, "pkga"), "b-wind": ("wind", 3.0, "pkgb")}
+    for key, (_, seconds, _) in clips.items():
+        sf.write(path / f"{key}.wav", (0.05 * rng.standard_normal(int(seconds * 16000))).astype(np.float32), 16000)
+    (path / "wav.scp").write_text("".join(f"{k} {path / k}.wav\n" for k in sorted(clips)))
+    (path / "utt2category").write_text("".join(f"{k} {clips[k][0]}\n" for k in sorted(clips)))
+    (path / "utt2dur").write_text("".join(f"{k} {clips[k][1]}\n" for k in sorted(clips)))
+    (path / "utt2source").write_text("".join(f"{k} {clips[k][2]}\n" for k in sorted(clips)))
+
+
+def test_valid_pool_mixes_the_speech_sets_targets_with_long_held_out_clips(tmp_path):
+    """local/make_valid_pool.py: every utterance of the speech set, its target kept (level and
+    samples), noise from a clip of at least --min-seconds at the SNR utt2snr records, within the
+    range; the same seed gives the same set; inputs untouched; bad input named."""
+    speech, noise = tmp_path / "valid", tmp_path / "pool_valid"
+    write_speech_set(speech)
+    write_noise_split(noise)
+    before = {p: p.read_bytes() for d in (speech, noise) for p in d.iterdir()}
+    script = RECIPE / "local" / "make_valid_pool.py"
+    run = lambda out, *extra: subprocess.run([sys.executable, str(script), "--speech", str(speech), "--noise", str(noise),  # noqa: E731
+                                              "--out", str(out), "--snr-low", "0", "--snr-high", "10", *extra],
+                                             capture_output=True, text=True)
+    done = run(tmp_path / "valid_pool")
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "valid_pool"
+    wavs, refs, snrs = read_scp(out / "wav.scp"), read_scp(out / "spk1.scp"), read_scp(out / "utt2snr")
+    assert set(wavs) == set(read_scp(speech / "spk1.scp")) == set(refs)
+    assert set(read_scp(out / "utt2category").values()) <= {"rain", "wind"}  # the 0.5 s click is too short
+    assert read_scp(out / "utt2spk") == read_scp(speech / "utt2spk")
+    for utt, path in wavs.items():
+        noisy, _ = sf.read(path, dtype="float32")
+        clean, _ = sf.read(refs[utt], dtype="float32")
+        source, _ = sf.read(read_scp(speech / "spk1.scp")[utt], dtype="float32")
+        np.testing.assert_allclose(clean, source, atol=2e-4)  # the target as it was (no peak scaling needed here)
+        snr = 10 * np.log10(np.sum(clean**2) / np.sum((noisy - clean) ** 2))
+        assert 0 <= float(snrs[utt]) <= 10 and abs(snr - float(snrs[utt])) < 0.1
+    again = run(tmp_path / "again")
+    assert again.returncode == 0 and read_scp(tmp_path / "again" / "utt2snr") == snrs
+    assert {p: p.read_bytes() for d in (speech, noise) for p in d.iterdir()} == before
+    (noise / "utt2dur").unlink()
+    broken = run(tmp_path / "broken")
+    assert broken.returncode != 0 and "utt2dur" in broken.stderr

@@ -333,7 +333,7 @@ def _layered(kind: str, max_gap_s: float) -> Callable[[np.random.Generator, int,
     return generate
 
 
-def _loop(clip: np.ndarray, n: int, start: int, fade: int) -> np.ndarray:
+def loop_clip(clip: np.ndarray, n: int, start: int, fade: int) -> np.ndarray:
     """``n`` samples of ``clip`` from ``start``, looped with raised-cosine crossfades of ``fade`` samples."""
     fade = min(fade, clip.size // 4)
     if start + n <= clip.size:
@@ -350,7 +350,7 @@ def ambience(kind: str) -> Callable[[np.random.Generator, int, NoiseContext], np
     def generate(rng: np.random.Generator, n: int, ctx: NoiseContext) -> np.ndarray:
         files = recorded_files(kind)
         clip = _clip(files[int(rng.integers(len(files)))], ctx.sample_rate)
-        return _loop(clip, n, int(rng.integers(clip.size)), int(LOOP_FADE_S * ctx.sample_rate))
+        return loop_clip(clip, n, int(rng.integers(clip.size)), int(LOOP_FADE_S * ctx.sample_rate))
 
     generate.__name__ = kind
     return generate
