@@ -251,6 +251,7 @@ def test_valid_pool_mixes_the_speech_sets_targets_with_long_held_out_clips(tmp_p
     assert set(wavs) == set(read_scp(speech / "spk1.scp")) == set(refs)
     assert set(read_scp(out / "utt2category").values()) <= {"rain", "wind"}  # the 0.5 s click is too short
     assert read_scp(out / "utt2spk") == read_scp(speech / "utt2spk")
+    assert all(Path(p).is_absolute() for p in list(wavs.values()) + list(refs.values()))
     for utt, path in wavs.items():
         noisy, _ = sf.read(path, dtype="float32")
         clean, _ = sf.read(refs[utt], dtype="float32")

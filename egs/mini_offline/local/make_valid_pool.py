@@ -60,7 +60,7 @@ def build(speech: Path, noise: Path, out: Path, snr_low: float, snr_high: float,
     groups = sorted(by_kind)
     tables: Dict[str, Dict[str, object]] = {n: {} for n in ("wav.scp", "spk1.scp", "noise1.scp", "utt2spk", "utt2category",
                                                               "utt2source", "utt2snr", "utt2num_samples")}
-    audio = out / "audio"
+    audio = out.resolve() / "audio"  # absolute paths in the tables, as the corpus writes them
     audio.mkdir(parents=True, exist_ok=True)
     for index, utt in enumerate(sorted(clean_scp)):
         if utt not in utt2spk:
