@@ -20,7 +20,7 @@ def test_help_shows_the_presets_options():
 def test_configs_load_and_fine_tuning_runs_a_fifth_of_the_warm_up():
     warmup = load_config(RECIPE / "conf/large/warmup.yaml")
     assert warmup["model"]["conf"]["mask"] == "gain"
-    assert warmup["dynamic_mixing"]["noise_scp"] == "data/noise_train_large/wav.scp"
+    assert warmup["dynamic_mixing"]["noise_scp"] == "data/noise_pool_long/wav.scp"
     steps = {}
     for name in ("mal", "continued"):
         config = load_config(RECIPE / f"conf/large/{name}.yaml", ["model.name=tfmask"])  # the model comes from --init
