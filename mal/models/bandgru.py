@@ -34,6 +34,14 @@ def erb_band_matrix(num_bands: int, n_fft: int, sample_rate: int) -> torch.Tenso
     return matrix.float()
 
 
+def register_erb_bands(module: nn.Module, num_bands: int, n_fft: int, sample_rate: int) -> None:
+    """Give ``module`` the buffers ``bands`` ([bands, bins]: band gains -> bins, ``gains @ bands``)
+    and ``band_weights`` ([bins, bands]: bin powers -> band means, ``power @ band_weights``)."""
+    bands = erb_band_matrix(num_bands, n_fft, sample_rate)
+    module.register_buffer("bands", bands, persistent=False)
+    module.register_buffer("band_weights", (bands / bands.sum(1, keepdim=True)).T.contiguous(), persistent=False)
+
+
 class BandGainGRU(STFTMaskModel):
     """STFT -> ERB-band log energies -> dense + GRUs -> sigmoid band gains -> real mask.
 
@@ -74,9 +82,7 @@ class BandGainGRU(STFTMaskModel):
         self._init_stft(n_fft, hop_length, window)
         self.log_floor, self.mask_bound = log_floor, mask_bound
         self._causal = causal
-        bands = erb_band_matrix(num_bands, n_fft, sample_rate)
-        self.register_buffer("bands", bands, persistent=False)  # gains -> bins: gains @ bands
-        self.register_buffer("band_weights", (bands / bands.sum(1, keepdim=True)).T.contiguous(), persistent=False)
+        register_erb_bands(self, num_bands, n_fft, sample_rate)
         self.dense = nn.Linear(num_bands, hidden)
         self.rnn = nn.ModuleList(RecurrentBlock(hidden, hidden, kind="gru", bidirectional=not causal) for _ in range(rnn_layers))
         self.gain_head = nn.Linear(hidden, num_bands)

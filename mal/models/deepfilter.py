@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mal.models.bandgru import erb_band_matrix
+from mal.models.bandgru import register_erb_bands
 from mal.models.layers import RecurrentBlock
 from mal.models.tfmask import ACTIVATION_SLOPE, FrameState, STFTMaskModel
 
@@ -84,9 +84,7 @@ class DeepFilterNet(STFTMaskModel):
         self._causal = causal
         self.num_bands, self.df_bins, self.df_order, self.df_bound = num_bands, df_bins, df_order, df_bound
         self.compress_exponent, self.log_floor, self.channels = compress_exponent, log_floor, channels
-        bands = erb_band_matrix(num_bands, n_fft, sample_rate)
-        self.register_buffer("bands", bands, persistent=False)  # gains -> bins: gains @ bands
-        self.register_buffer("band_weights", (bands / bands.sum(1, keepdim=True)).T.contiguous(), persistent=False)
+        register_erb_bands(self, num_bands, n_fft, sample_rate)
         c = channels
         self.erb_encoder = nn.ModuleList([_down(1, c, 1), _down(c, c, 2), _down(c, c, 2)])
         self.df_encoder = nn.ModuleList([_down(2, c, 1), _down(c, c, 2)])
