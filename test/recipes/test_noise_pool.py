@@ -265,3 +265,9 @@ def test_valid_pool_mixes_the_speech_sets_targets_with_long_held_out_clips(tmp_p
     (noise / "utt2dur").unlink()
     broken = run(tmp_path / "broken")
     assert broken.returncode != 0 and "utt2dur" in broken.stderr
+    write_noise_split(tmp_path / "pool_valid2")
+    (speech / "utt2spk").write_text("spk0-u0 spk0\n")
+    unnamed = subprocess.run([sys.executable, str(script), "--speech", str(speech), "--noise", str(tmp_path / "pool_valid2"),
+                              "--out", str(tmp_path / "unnamed")], capture_output=True, text=True)
+    assert unnamed.returncode != 0 and "utt2spk" in unnamed.stderr and "spk0-u2" in unnamed.stderr
+    assert not list((tmp_path / "unnamed").glob("audio/*.wav"))  # nothing written

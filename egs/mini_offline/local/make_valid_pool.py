@@ -62,9 +62,10 @@ def build(speech: Path, noise: Path, out: Path, snr_low: float, snr_high: float,
                                                               "utt2source", "utt2snr", "utt2num_samples")}
     audio = out.resolve() / "audio"  # absolute paths in the tables, as the corpus writes them
     audio.mkdir(parents=True, exist_ok=True)
+    missing = [utt for utt in sorted(clean_scp) if utt not in utt2spk]
+    if missing:  # checked before any audio is written
+        fail(f"{speech / 'utt2spk'}: no speaker for utterance '{missing[0]}'")
     for index, utt in enumerate(sorted(clean_scp)):
-        if utt not in utt2spk:
-            fail(f"{speech / 'utt2spk'}: no speaker for utterance '{utt}'")
         rng = np.random.default_rng([seed, index])
         clean, _ = read_audio(clean_scp[utt], SAMPLE_RATE, key=utt)
         if power(clean) <= 0:
