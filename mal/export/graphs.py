@@ -45,6 +45,8 @@ class TFMaskOffline(nn.Module):
 
     def __init__(self, model: STFTMaskModel):
         super().__init__()
+        if getattr(model, "norm", None) is not None:  # its block loop would be traced at one length
+            raise UnsupportedForm(f"offline export of a {type(model).__name__} with log_norm features is not supported; export the streaming form")
         self.model = model
         self.dft = RealDFT(model.window)
 
@@ -60,11 +62,12 @@ class TFMaskOffline(nn.Module):
 
 def flatten_state(state: Dict[str, Any]) -> List[torch.Tensor]:
     """An STFT masker's frame state (conv caches if any, GRU h or LSTM (h, c), the filter's
-    history if any) as a flat tensor list."""
+    history if any, the feature norm's sum and weight if any) as a flat tensor list."""
     caches = [c for c in (state.get("conv") or []) if c is not None]
     rnn = state["rnn"]
     history = [state["history"]] if state.get("history") is not None else []
-    return caches + (list(rnn) if isinstance(rnn, tuple) else [rnn]) + history
+    norm = list(state["norm"]) if state.get("norm") is not None else []
+    return caches + (list(rnn) if isinstance(rnn, tuple) else [rnn]) + history + norm
 
 
 class TFMaskFrameStep(nn.Module):
@@ -82,6 +85,7 @@ class TFMaskFrameStep(nn.Module):
         outs, bottleneck, state = model.encode_frames(model.features_from(real, imag))
         state["history"] = model.filter_frames(real, imag, outs, bottleneck)[2]
         self.has_history = state["history"] is not None
+        self.has_norm = state.get("norm") is not None
         self.conv_slots = len(state.get("conv") or [])
         self.num_caches = len([c for c in (state.get("conv") or []) if c is not None])
         self.lstm = isinstance(state["rnn"], tuple)
@@ -113,8 +117,11 @@ class TFMaskFrameStep(nn.Module):
         caches: List[Any] = list(flat[: self.num_caches]) or [None] * self.conv_slots
         rest = flat[self.num_caches :]
         state = {"conv": caches, "rnn": (rest[0], rest[1]) if self.lstm else rest[0]}
+        rest = rest[2 if self.lstm else 1 :]
         if self.has_history:
-            state["history"] = rest[-1]
+            state["history"], rest = rest[0], rest[1:]
+        if self.has_norm:
+            state["norm"] = (rest[0], rest[1])
         return state
 
     def forward(self, frames: torch.Tensor, *state: torch.Tensor) -> Tuple[torch.Tensor, ...]:

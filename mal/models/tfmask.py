@@ -10,9 +10,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from mal.models.abs_model import AbsSEModel
+from mal.models.feature_norm import CausalMeanNorm
 from mal.models.layers import FreqUpConv, RecurrentBlock, bounded_complex_mask
 
-FEATURE_KINDS = ("compressed", "log")
+FEATURE_KINDS = ("compressed", "log", "log_norm")
 MASK_KINDS = ("complex", "gain")
 WINDOWS = ("sqrt_hann", "hann")
 ACTIVATION_SLOPE = 0.1  # leaky ReLU: as good as ELU here and several times cheaper on a CPU
@@ -138,8 +139,9 @@ class STFTMaskModel(AbsSEModel):
 class TFMaskNet(STFTMaskModel):
     """STFT -> conv encoder over frequency -> GRU/LSTM -> up-conv decoder -> complex mask.
 
-    Per STFT frame, the input features (``|X|^compress_exponent`` and/or ``log(|X| + log_floor)``,
-    with X scaled so unit-variance white noise has ``|X| ~ 1``) pass through ``len(channels)``
+    Per STFT frame, the input features (``|X|^compress_exponent``, ``log(|X| + log_floor)`` and/or
+    ``log_norm``: that log minus its causal running mean per bin, time constant ``norm_seconds``,
+    CausalMeanNorm; X scaled so unit-variance white noise has ``|X| ~ 1``) pass through ``len(channels)``
     Conv2d layers that stride over frequency (kernel ``time_kernel`` x ``freq_kernel``; the time
     kernel only looks back when ``causal``), a linear projection and a recurrent layer over
     time (bidirectional unless ``causal``). The decoder mirrors the encoder with sub-pixel
@@ -167,6 +169,7 @@ class TFMaskNet(STFTMaskModel):
         features: Sequence[str] = ("compressed",),
         compress_exponent: float = 0.3,
         log_floor: float = 1e-2,
+        norm_seconds: float = 1.0,
         channels: Sequence[int] = (8, 16, 32),
         freq_kernel: int = 5,
         freq_stride: int = 2,
@@ -201,6 +204,10 @@ class TFMaskNet(STFTMaskModel):
         self._init_stft(n_fft, hop_length, window)
         self.feature_kinds = features
         self.compress_exponent, self.log_floor = compress_exponent, log_floor
+        if len(set(features)) != len(features):
+            raise ValueError(f"TFMaskNet: features repeat a kind: {features}")
+        self.norm_channel = features.index("log_norm") if "log_norm" in features else None
+        self.norm = None if self.norm_channel is None else CausalMeanNorm(norm_seconds * sample_rate / hop_length)
         self.time_kernel = time_kernel
         self.skips, self.mask_bound = skips, mask_bound
         self._causal = causal
@@ -250,7 +257,7 @@ class TFMaskNet(STFTMaskModel):
         for kind in self.feature_kinds:
             if kind == "compressed":
                 out.append(power.pow(0.5 * self.compress_exponent))
-            else:
+            else:  # log; log_norm is normalised in encode_frames, which carries its state
                 out.append(torch.log(power.sqrt() + self.log_floor))
         return torch.stack(out, dim=1)
 
@@ -260,6 +267,11 @@ class TFMaskNet(STFTMaskModel):
         """Conv encoder, projection and recurrent layer on a block of frames (see the base class)."""
         caches = (state or {}).get("conv") or [None] * len(self.encoder)
         new_caches = []
+        new_state: FrameState = {}
+        if self.norm is not None:
+            i = self.norm_channel
+            normed, new_state["norm"] = self.norm(feats[:, i : i + 1], (state or {}).get("norm"))
+            feats = torch.cat([feats[:, :i], normed, feats[:, i + 1 :]], dim=1)
         x = feats
         outs = []
         for conv, cache in zip(self.encoder, caches):
@@ -268,7 +280,7 @@ class TFMaskNet(STFTMaskModel):
             new_caches.append(cache)
             outs.append(x)
         bottleneck, rnn_state = self._bottleneck_forward(x, (state or {}).get("rnn"))
-        return outs, bottleneck, {"conv": new_caches, "rnn": rnn_state}
+        return outs, bottleneck, {"conv": new_caches, "rnn": rnn_state, **new_state}
 
     def _bottleneck_forward(self, x: torch.Tensor, state: Any) -> Tuple[torch.Tensor, Any]:
         """The last conv's map [B, C, frames, bins] -> (bottleneck [B, H, frames], recurrent state)."""
@@ -304,7 +316,10 @@ class TFMaskNet(STFTMaskModel):
         of them) made once per block shape (``_StreamWorkspace``), so a step is few tensor ops.
         The weights in that layout (``_stream_pack``) are made on the first call (``state``
         None) and carried in the state. Returns the complex mask [B, T, bins], or with
-        ``mask: gain`` the real gain (the same product with the STFT); either is a new tensor."""
+        ``mask: gain`` the real gain (the same product with the STFT); either is a new tensor.
+        With ``log_norm`` features it runs the generic frame pipeline (which carries the norm)."""
+        if self.norm is not None:
+            return super().stream_frames(spec, state)
         state = state or {}
         pack = state.get("pack") or self._stream_pack()
         b, t, _ = spec.shape
