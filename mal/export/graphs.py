@@ -45,8 +45,9 @@ class TFMaskOffline(nn.Module):
 
     def __init__(self, model: STFTMaskModel):
         super().__init__()
-        if getattr(model, "norm", None) is not None:  # its block loop would be traced at one length
-            raise UnsupportedForm(f"offline export of a {type(model).__name__} with log_norm features is not supported; export the streaming form")
+        if getattr(model, "norm", None) is not None:  # a frame loop: the block loop would be traced at one length
+            model = copy.deepcopy(model)
+            model.norm.frame_loop = True
         self.model = model
         self.dft = RealDFT(model.window)
 

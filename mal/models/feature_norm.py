@@ -2,13 +2,27 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
 
 #: (running weighted sum, running weight): the normaliser's state between blocks of frames.
 MeanState = Tuple[torch.Tensor, torch.Tensor]
+
+
+@torch.jit.script
+def _frame_loop(x: torch.Tensor, decay: float, total: torch.Tensor, weight: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The recurrence one frame at a time (scripted: an exported graph keeps it as a loop over
+    however many frames it gets); the weight runs at the sum's shape, as ONNX wants."""
+    weight = weight.expand_as(total)
+    outs: List[torch.Tensor] = []
+    for t in range(x.shape[2]):
+        frame = x[:, :, t : t + 1]
+        total = decay * total + (1.0 - decay) * frame
+        weight = decay * weight + (1.0 - decay)
+        outs.append(frame - total / weight)
+    return torch.cat(outs, 2), total, weight[:, :1, :, :1]
 
 
 class CausalMeanNorm(nn.Module):
@@ -20,7 +34,8 @@ class CausalMeanNorm(nn.Module):
     each bin's level relative to its recent average: stationary noise sits near zero whatever
     its colour. The recurrence runs in closed form over blocks of ``block`` frames (a triangular
     matrix product), so training pays a few matrix products, and a streamer continuing from
-    ``state`` gets the same numbers as one pass over the whole signal.
+    ``state`` gets the same numbers as one pass over the whole signal. With ``frame_loop`` set
+    it runs frame by frame instead (same numbers), the form an exported offline graph holds.
     """
 
     def __init__(self, frames_per_time_constant: float, block: int = 64):
@@ -33,6 +48,7 @@ class CausalMeanNorm(nn.Module):
         kernel = torch.where(lag >= 0, (1 - self.decay) * self.decay ** lag.clamp(min=0), torch.zeros(()))
         self.register_buffer("kernel", kernel.float(), persistent=False)  # [i, j]: x_j's weight in m_i
         self.register_buffer("carry", (self.decay ** (steps + 1)).float(), persistent=False)  # m_{-1}'s weight in m_i
+        self.frame_loop = False
 
     def forward(self, x: torch.Tensor, state: Optional[MeanState] = None) -> Tuple[torch.Tensor, MeanState]:
         """x [B, C, frames, F] -> (normalised x, state after the last frame); ``state`` None = start."""
@@ -43,6 +59,9 @@ class CausalMeanNorm(nn.Module):
             total, weight = state
         if t == 0:
             return x, (total, weight)
+        if self.frame_loop:
+            out, total, weight = _frame_loop(x, self.decay, total, weight)
+            return out, (total, weight)
         block = self.kernel.shape[0]
         outs = []
         for start in range(0, t, block):

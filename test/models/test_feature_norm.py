@@ -9,8 +9,7 @@ import torch
 
 from helpers.model_cases import assert_streams_as_offline, noisy_pair, randomize_mask_head
 from mal.bin.export import main as export_main
-from mal.export.graphs import TFMaskOffline, UnsupportedForm
-from mal.export.runtime import exported_streamer
+from mal.export.runtime import OnnxOffline, exported_streamer
 from mal.models import build_model
 from mal.models.checkpoint import model_record, save_checkpoint
 from mal.models.feature_norm import CausalMeanNorm
@@ -93,19 +92,26 @@ def test_the_model_sees_the_log_magnitude_relative_to_its_running_mean():
     assert moved[0] > 10 * moved[1]  # the compressed channel is not level-free
 
 
-def test_exports_the_streaming_form_and_says_there_is_no_offline_one(tmp_path):
+@pytest.mark.parametrize("torchscript", [False, True])
+def test_exports_both_forms_and_they_run_as_pytorch(tmp_path, torchscript):
+    """The offline graph holds the normaliser as a loop over frames, so it takes any length."""
     torch.manual_seed(0)
     model = build_model("tfmask", **SMALL).eval()
     randomize_mask_head(model, seed=7)
     path = tmp_path / "norm.pth"
     save_checkpoint(path, {"model": model_record(model, "tfmask", SMALL)})
-    with pytest.raises(UnsupportedForm, match="log_norm"):
-        TFMaskOffline(model)
-    assert export_main(["--model", str(path), "--out-dir", str(tmp_path / "out"), "--form", "offline"]) == 1
-    assert export_main(["--model", str(path), "--out-dir", str(tmp_path / "out")]) == 0  # both: streaming only
-    assert not (tmp_path / "out" / "norm.onnx").exists()
-    x = (0.05 * np.random.default_rng(3).standard_normal(9000)).astype(np.float32)
+    out = tmp_path / "out"
+    assert export_main(["--model", str(path), "--out-dir", str(out), "--length-seconds", "0.3"] + ["--torchscript"] * torchscript) == 0
+    assert model.norm.frame_loop is False  # the export changed a copy
+    x = (0.05 * np.random.default_rng(3).standard_normal((1, 9000))).astype(np.float32)
     with torch.no_grad():
-        want = model(torch.from_numpy(x)[None])[0].numpy()
-    got = exported_streamer(tmp_path / "out" / "norm.stream.onnx").run(x, 333, norm_rms=None)
-    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+        want = model(torch.from_numpy(x))[0].numpy()
+    offline = OnnxOffline(out / "norm.onnx", norm_rms=None)
+    np.testing.assert_allclose(offline.run(x)[0], want, atol=1e-4, rtol=0)
+    with torch.no_grad():
+        short = model(torch.from_numpy(x[:, :2001]))[0].numpy()
+    np.testing.assert_allclose(offline.run(x[:, :2001])[0], short, atol=1e-4, rtol=0)
+    names = ["norm.stream.onnx"] + ["norm.stream.ts.pt"] * torchscript
+    for name in names:
+        got = exported_streamer(out / name).run(x[0], 333, norm_rms=None)
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0, err_msg=name)
