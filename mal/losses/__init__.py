@@ -27,6 +27,7 @@ LOSS_REGISTRY: Dict[str, str] = {
     "sisdr": "mal.losses.time:SISDRLoss",
     "mrstft": "mal.losses.stft:MultiResolutionSTFTLoss",
     "spectral": "mal.losses.spectral:CompressedSpectralLoss",
+    "over_suppression": "mal.losses.spectral:OverSuppressionLoss",
     "irm": "mal.losses.mask:IdealRatioMaskLoss",
     "mal": "mal.losses.mal:ModelAsLoss",
     "deep_feature": "mal.losses.deep_feature:DeepFeatureLoss",
