@@ -104,8 +104,10 @@ class DualPathMaskNet(TFMaskNet):
             raise ValueError(f"DualPathMaskNet: intra must be one of {INTRA_KINDS}, got {intra!r}")
         self._intra = intra  # read by _build_bottleneck, which TFMaskNet.__init__ calls
         super().__init__(
-            n_fft, hop_length, window, features, compress_exponent, log_floor, channels, freq_kernel, freq_stride, up_kernel,
-            time_kernel, "gru", hidden, blocks, causal, skips, mask, mask_bound, mask_floor, sample_rate,
+            n_fft=n_fft, hop_length=hop_length, window=window, features=features, compress_exponent=compress_exponent,
+            log_floor=log_floor, channels=channels, freq_kernel=freq_kernel, freq_stride=freq_stride, up_kernel=up_kernel,
+            time_kernel=time_kernel, rnn_type="gru", rnn_hidden=hidden, rnn_layers=blocks, causal=causal, skips=skips,
+            mask=mask, mask_bound=mask_bound, mask_floor=mask_floor, sample_rate=sample_rate,
         )
 
     def _build_bottleneck(self, channels: int, bins: int, rnn_type: str, rnn_hidden: int, rnn_layers: int) -> None:

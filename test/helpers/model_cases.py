@@ -25,6 +25,7 @@ SMALL_CONFIGS: List[Tuple[str, Dict]] = [
     ("dfnet", {"n_fft": 256, "hop_length": 128, "num_bands": 12, "df_bins": 16, "df_order": 3, "channels": 4, "hidden": 8,
                "rnn_layers": 1, "causal": False}),
     ("dfnet", {"num_bands": 16, "df_bins": 32, "df_order": 4, "channels": 4, "hidden": 16}),
+    ("tfmask", {"channels": [4, 4], "rnn_hidden": 16, "features": ["compressed", "log_norm"], "causal": True, "log_floor": 1e-4}),
 ]
 
 

@@ -25,6 +25,7 @@ CRITERIA: List[Dict] = [
     {"name": "sisdr"},
     {"name": "mrstft"},
     {"name": "spectral"},
+    {"name": "over_suppression"},
     {"name": "irm"},
     {"name": "mal", "conf": {"variant": "frozen"}},
     {"name": "mal", "conf": {"variant": "frozen-fe"}},

@@ -69,6 +69,7 @@ LOSS_CASES = [
     ("mrstft", {"fft_sizes": [64, 2048], "log_eps": 1e-4}),
     ("spectral", {}),
     ("spectral", {"fft_sizes": [64, 2048], "gamma": 1.0, "complex_weight": 1.0}),
+    ("over_suppression", {}),
     ("irm", {}),
     ("irm", {"fft_size": 64, "hop_size": 16, "power": 1.0}),
     ("mal", {"variant": "frozen"}),
