@@ -7,6 +7,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import nn
 
+from mal.models.layers import autocast_off
+
 #: (running weighted sum, running weight): the normaliser's state between blocks of frames.
 MeanState = Tuple[torch.Tensor, torch.Tensor]
 
@@ -51,7 +53,12 @@ class CausalMeanNorm(nn.Module):
         self.frame_loop = False
 
     def forward(self, x: torch.Tensor, state: Optional[MeanState] = None) -> Tuple[torch.Tensor, MeanState]:
-        """x [B, C, frames, F] -> (normalised x, state after the last frame); ``state`` None = start."""
+        """x [B, C, frames, F] -> (normalised x, state after the last frame); ``state`` None = start.
+        Runs in float32 with autocast off (a bf16 running mean would blur the levels it subtracts)."""
+        with autocast_off(x.device.type):
+            return self._normalise(x.float(), state)
+
+    def _normalise(self, x: torch.Tensor, state: Optional[MeanState]) -> Tuple[torch.Tensor, MeanState]:
         b, c, t, f = x.shape
         if state is None:
             total, weight = x.new_zeros(b, c, 1, f), x.new_zeros(b, 1, 1, 1)
