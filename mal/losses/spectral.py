@@ -1,7 +1,7 @@
 """Power-law compressed spectral loss on magnitude and complex STFT (Braun & Tashev, 2021)."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -47,14 +47,18 @@ class CompressedSpectralLoss(AbsLoss):
         compressed = magnitude.pow(self.gamma)
         return compressed, spec * (compressed / magnitude)
 
-    def forward(self, enhanced: torch.Tensor, clean: torch.Tensor, noisy: Optional[torch.Tensor] = None) -> torch.Tensor:
-        check_pair(enhanced, clean, "spectral")
+    def _resolutions(self, enhanced: torch.Tensor, clean: torch.Tensor, name: str) -> Iterator[Tuple[Tuple[torch.Tensor, torch.Tensor], ...]]:
+        """Both signals divided by the clean RMS, then per resolution their ``_compressed`` pair."""
+        check_pair(enhanced, clean, name)
         scale = clean.detach().pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)
         enhanced, clean = enhanced / scale, clean / scale
-        total = enhanced.new_zeros(())
         for i, (fft, hop) in enumerate(zip(self.fft_sizes, self.hop_sizes)):
             window = getattr(self, f"window{i}")
-            (est_mag, est), (ref_mag, ref) = self._compressed(enhanced, fft, hop, window), self._compressed(clean, fft, hop, window)
+            yield self._compressed(enhanced, fft, hop, window), self._compressed(clean, fft, hop, window)
+
+    def forward(self, enhanced: torch.Tensor, clean: torch.Tensor, noisy: Optional[torch.Tensor] = None) -> torch.Tensor:
+        total = enhanced.new_zeros(())
+        for (est_mag, est), (ref_mag, ref) in self._resolutions(enhanced, clean, "spectral"):
             magnitude = (est_mag - ref_mag).pow(2).mean()
             diff = est - ref
             complex_ = (diff.real.pow(2) + diff.imag.pow(2)).mean()
@@ -73,12 +77,7 @@ class OverSuppressionLoss(CompressedSpectralLoss):
         super().__init__(fft_sizes, hop_sizes, gamma, complex_weight=0.0)
 
     def forward(self, enhanced: torch.Tensor, clean: torch.Tensor, noisy: Optional[torch.Tensor] = None) -> torch.Tensor:
-        check_pair(enhanced, clean, "over_suppression")
-        scale = clean.detach().pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)
-        enhanced, clean = enhanced / scale, clean / scale
         total = enhanced.new_zeros(())
-        for i, (fft, hop) in enumerate(zip(self.fft_sizes, self.hop_sizes)):
-            window = getattr(self, f"window{i}")
-            est_mag, ref_mag = self._compressed(enhanced, fft, hop, window)[0], self._compressed(clean, fft, hop, window)[0]
+        for (est_mag, _), (ref_mag, _) in self._resolutions(enhanced, clean, "over_suppression"):
             total = total + torch.relu(ref_mag - est_mag).pow(2).mean()
         return total / len(self.fft_sizes)
