@@ -74,8 +74,8 @@ class CausalMeanNorm(nn.Module):
         for start in range(0, t, block):
             chunk = x[:, :, start : start + block]
             n = chunk.shape[2]
-            carry = self.carry[:n].view(1, 1, n, 1).to(x.dtype)
-            sums = torch.matmul(self.kernel[:n, :n].to(x.dtype), chunk) + carry * total
+            carry = self.carry[:n].view(1, 1, n, 1)
+            sums = torch.matmul(self.kernel[:n, :n], chunk) + carry * total
             weights = carry * weight + (1 - carry)
             outs.append(chunk - sums / weights)
             total, weight = sums[:, :, -1:], weights[:, :, -1:]
